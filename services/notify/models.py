@@ -1,0 +1,118 @@
+"""The notify service's own tables (beside the kernel's outbox, inbox and tenants)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.db import UTCDateTime, new_metadata, utcnow
+
+STATUSES = ("created", "sending", "sent", "delivered", "permanent-failure",
+            "temporary-failure", "technical-failure", "suppressed", "deferred")
+FINAL = ("delivered", "permanent-failure", "temporary-failure", "technical-failure", "suppressed")
+
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+
+
+class Template(Base):
+    __tablename__ = "templates"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    type: Mapped[str] = mapped_column(sa.String(8))
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    body_en: Mapped[str] = mapped_column(sa.Text)
+    body_cy: Mapped[str] = mapped_column(sa.Text)
+    subject_en: Mapped[str | None] = mapped_column(sa.Text)
+    subject_cy: Mapped[str | None] = mapped_column(sa.Text)
+    archived: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(sa.String(36))
+
+
+class TemplateVersion(Base):
+    """Every version a template has had: a notification keeps the one it used."""
+
+    __tablename__ = "template_versions"
+
+    template_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    version: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.String(36))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    type: Mapped[str] = mapped_column(sa.String(8))
+    body_en: Mapped[str] = mapped_column(sa.Text)
+    body_cy: Mapped[str] = mapped_column(sa.Text)
+    subject_en: Mapped[str | None] = mapped_column(sa.Text)
+    subject_cy: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+    __table_args__ = (
+        sa.Index("ix_notifications_dispatch", "status", "urgent", "not_before"),
+        sa.Index("ix_notifications_tenant_created", "tenant_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.String(36))
+    template_id: Mapped[str] = mapped_column(sa.String(36))
+    template_version: Mapped[int] = mapped_column(sa.Integer)
+    api_key_id: Mapped[str | None] = mapped_column(sa.String(36))
+    key_type: Mapped[str] = mapped_column(sa.String(8), default="live")
+    channel: Mapped[str] = mapped_column(sa.String(8))
+    recipient: Mapped[str | None] = mapped_column(sa.String(320))
+    language: Mapped[str | None] = mapped_column(sa.String(8))
+    body: Mapped[str | None] = mapped_column(sa.Text)
+    subject: Mapped[str | None] = mapped_column(sa.Text)
+    reference: Mapped[str | None] = mapped_column(sa.String(1000), index=True)
+    status: Mapped[str] = mapped_column(sa.String(24), default="created")
+    status_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    provider: Mapped[str | None] = mapped_column(sa.String(32))
+    provider_reference: Mapped[str | None] = mapped_column(sa.String(100), index=True)
+    urgent: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    encoding: Mapped[str | None] = mapped_column(sa.String(8))
+    fragment_count: Mapped[int | None] = mapped_column(sa.Integer)
+    campaign_id: Mapped[str | None] = mapped_column(sa.String(36))
+    occurrence_key: Mapped[str | None] = mapped_column(sa.String(200))
+    appointment_id: Mapped[str | None] = mapped_column(sa.String(36))
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    not_before: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Suppression(Base):
+    """Recipients who opted out of a tenant's messages (by reply, or by the team)."""
+
+    __tablename__ = "suppressions"
+
+    tenant_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    channel: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    recipient: Mapped[str] = mapped_column(sa.String(320), primary_key=True)
+    source: Mapped[str] = mapped_column(sa.String(32), default="reply")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReceivedText(Base):
+    """Replies, kept for GET /v2/received-text-messages."""
+
+    __tablename__ = "received_texts"
+    __table_args__ = (sa.Index("ix_received_texts_tenant_created", "tenant_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.String(36))
+    user_number: Mapped[str] = mapped_column(sa.String(32))
+    notify_number: Mapped[str] = mapped_column(sa.String(32))
+    content: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+metadata = Base.metadata

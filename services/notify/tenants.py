@@ -1,0 +1,145 @@
+"""Onboarding tenants and managing their keys (the owner's side of tenancy).
+
+Used by ``POST /admin/tenants`` and by the ``hysbys tenants|keys`` commands.
+Every change bumps the tenant's revision and leaves a ``tenant.changed``
+snapshot in the outbox, which the other services replicate.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from shared import events, outbox, phone
+from shared.crypto import SecretBox
+from shared.db import utcnow
+from shared.errors import Conflict, NotFound, ValidationError
+from shared.tenancy import DEFAULT_CONFIG, ApiKey, Tenant, key_string, snapshot_event, validate_slug
+
+SECRET_FIELDS = ("provider_credentials", "webhook_secret", "delivery_status_token")
+
+
+@dataclass(frozen=True)
+class CreatedTenant:
+    id: str
+    slug: str
+    api_key: str
+    test_api_key: str
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "slug": self.slug, "api_key": self.api_key,
+                "test_api_key": self.test_api_key}
+
+
+def announce(session: Session, tenant: Tenant, cid: str | None = None) -> None:
+    keys = session.scalars(sa.select(ApiKey).where(ApiKey.tenant_id == tenant.id)).all()
+    outbox.add(session, snapshot_event(tenant, list(keys), cid))
+
+
+def create_tenant(session: Session, box: SecretBox, *, name: str, slug: str,
+                  default_language: str = "cy", config: dict | None = None,
+                  cid: str | None = None) -> CreatedTenant:
+    validate_slug(slug)
+    if session.scalars(sa.select(Tenant).where(Tenant.slug == slug)).first():
+        raise Conflict(f"A tenant with slug {slug!r} already exists")
+    tenant = Tenant(id=str(uuid.uuid4()), slug=slug, name=name.strip(),
+                    default_language=default_language, config={**DEFAULT_CONFIG},
+                    revision=1, active=True, created_at=utcnow(), updated_at=utcnow())
+    session.add(tenant)
+    if config:
+        _apply(box, tenant, config)
+    _, live = _new_key(session, box, tenant, f"{slug} live", "live", [])
+    _, test = _new_key(session, box, tenant, f"{slug} test", "test", [])
+    session.flush()
+    announce(session, tenant, cid)
+    return CreatedTenant(tenant.id, tenant.slug, live, test)
+
+
+def _new_key(session: Session, box: SecretBox, tenant: Tenant, name: str, key_type: str,
+             scopes: list[str]) -> tuple[ApiKey, str]:
+    secret = str(uuid.uuid4())
+    key = ApiKey(id=str(uuid.uuid4()), tenant_id=tenant.id, name=name, key_type=key_type,
+                 secret_encrypted=box.encrypt(secret), scopes=scopes, created_at=utcnow())
+    session.add(key)
+    return key, key_string(name, tenant.id, secret)
+
+
+def get_tenant(session: Session, tenant_id: str) -> Tenant:
+    try:
+        tid = str(uuid.UUID(str(tenant_id)))
+    except ValueError:
+        raise NotFound() from None
+    tenant = session.get(Tenant, tid)
+    if tenant is None:
+        raise NotFound()
+    return tenant
+
+
+def update_tenant(session: Session, box: SecretBox, tenant_id: str, changes: dict,
+                  cid: str | None = None) -> Tenant:
+    tenant = get_tenant(session, tenant_id)
+    _apply(box, tenant, changes)
+    tenant.revision += 1
+    tenant.updated_at = utcnow()
+    session.flush()
+    announce(session, tenant, cid)
+    return tenant
+
+
+def _apply(box: SecretBox, tenant: Tenant, changes: dict) -> None:
+    config = dict(tenant.config or DEFAULT_CONFIG)
+    secrets = box.decrypt_json(tenant.config_encrypted)
+    for key, value in changes.items():
+        if key in ("name", "default_language", "active"):
+            setattr(tenant, key, value)
+        elif key in SECRET_FIELDS:
+            if key == "provider_credentials":
+                secrets.setdefault("providers", {}).update(value)
+            else:
+                secrets[key] = value
+        elif key in ("inbound_numbers", "team_numbers"):
+            numbers = []
+            for raw in value:
+                try:
+                    numbers.append(phone.normalise(raw))
+                except phone.InvalidPhoneNumber as exc:
+                    raise ValidationError(f"{key}: {raw!r}: {exc}") from exc
+            config[key] = numbers
+        else:
+            config[key] = value
+    tenant.config = config
+    tenant.config_encrypted = box.encrypt_json(secrets) if secrets else None
+
+
+def create_key(session: Session, box: SecretBox, tenant_id: str, name: str, key_type: str,
+               scopes: list[str], cid: str | None = None) -> tuple[str, str]:
+    tenant = get_tenant(session, tenant_id)
+    key, api_key = _new_key(session, box, tenant, name, key_type, scopes)
+    tenant.revision += 1
+    session.flush()
+    announce(session, tenant, cid)
+    return key.id, api_key
+
+
+def revoke_key(session: Session, tenant_id: str, key_id: str, cid: str | None = None) -> None:
+    tenant = get_tenant(session, tenant_id)
+    key = session.get(ApiKey, key_id)
+    if key is None or key.tenant_id != tenant.id:
+        raise NotFound()
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        tenant.revision += 1
+        outbox.add(session, events.make("api_key.revoked", tenant.id, cid, key_id=key.id,
+                                        revoked_at=key.revoked_at))
+        announce(session, tenant, cid)
+
+
+def key_id_from_string(api_key: str) -> tuple[str, str]:
+    """(tenant id, secret) from a ``{name}-{tenant}-{secret}`` key string."""
+    return api_key[-73:-37], api_key[-36:]
+
+
+def providers_configured(box: SecretBox, tenant: Tenant) -> list[str]:
+    return sorted(box.decrypt_json(tenant.config_encrypted).get("providers", {}))

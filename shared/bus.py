@@ -1,0 +1,298 @@
+"""The kombu bus: publish with confirms, consume with ack-after-commit.
+
+Ack, retry and dead-letter are decided in one place (:meth:`Worker._on_message`):
+
+* the body does not decode or fails its schema: straight to ``<queue>.dlq`` with
+  the reason (retrying a poison message cannot help);
+* the handler raises: republished through a delay tier with an incremented
+  ``x-retries`` header, then acked; after :data:`MAX_RETRIES` it goes to the DLQ
+  with the error;
+* the handler returns: acked.  Handlers commit their own transaction before
+  returning, so a crash before the ack means a redelivery, which the inbox
+  turns into a no-op.
+
+Every republish (retry, DLQ, replay) is confirmed before the original is acked,
+so no path loses a message.
+"""
+from __future__ import annotations
+
+import heapq
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from kombu import Connection, Consumer, Exchange, Producer, Queue
+from kombu.mixins import ConsumerMixin
+
+from shared import logs, topology
+from shared.events import Event, EventError
+from shared.metrics import METRICS
+
+log = logging.getLogger(__name__)
+
+MAX_RETRIES = 8
+BASE_BACKOFF = 0.5      # seconds; doubled per attempt, capped by the largest delay tier
+
+Handler = Callable[[Event], None]
+
+
+class PermanentError(Exception):
+    """A handler's verdict that retrying cannot succeed: dead-letter at once."""
+
+
+def backoff(attempt: int, base: float = BASE_BACKOFF, cap: float = 600.0) -> float:
+    """Exponential backoff with full jitter (AWS architecture blog's variant)."""
+    return random.uniform(base, min(cap, base * 2 ** attempt))
+
+
+@dataclass
+class OutgoingMessage:
+    event_id: str
+    routing_key: str
+    body: str
+    correlation_id: str | None = None
+
+
+class Bus:
+    """Connections to the broker, the topology, and the publish side."""
+
+    def __init__(self, url: str, *, quorum: bool = False):
+        self.url = url
+        self.quorum = quorum
+        self.is_memory = url.startswith("memory://")
+        self._delayer: _MemoryDelayer | None = None
+        self._lock = threading.Lock()
+
+    # -- connections -------------------------------------------------------
+    def connection(self) -> Connection:
+        options: dict = {}
+        if self.is_memory:
+            options["polling_interval"] = 0.01
+        else:
+            options["confirm_publish"] = True
+        return Connection(self.url, transport_options=options, heartbeat=30,
+                          connect_timeout=5)
+
+    def declare(self, conn: Connection, specs: Iterable[topology.QueueSpec] | None = None) -> None:
+        """Declare the exchange, the given queues (default all) and the delay tiers."""
+        channel = conn.default_channel
+        topology.events_exchange()(channel).declare()
+        for spec in specs if specs is not None else topology.QUEUES:
+            for q in topology.kombu_queues(spec, quorum=self.quorum, native_dlx=not self.is_memory):
+                q(channel).declare()
+        if not self.is_memory:
+            Exchange(topology.DELAY_EXCHANGE, type="headers", durable=True)(channel).declare()
+            for q in topology.kombu_delay_queues(quorum=self.quorum):
+                q(channel).declare()
+
+    # -- publishing --------------------------------------------------------
+    def publish(self, conn: Connection, messages: Iterable[OutgoingMessage]) -> int:
+        """Publish events to ``hysbys.events``; each is confirmed by the broker."""
+        producer = Producer(conn.default_channel, exchange=topology.events_exchange())
+        count = 0
+        for msg in messages:
+            producer.publish(
+                msg.body, routing_key=msg.routing_key, content_type="application/json",
+                content_encoding="utf-8", delivery_mode=2, message_id=msg.event_id,
+                headers={"correlation_id": msg.correlation_id} if msg.correlation_id else {},
+                retry=True, retry_policy={"max_retries": 3, "interval_start": 0.2,
+                                          "interval_step": 0.5},
+            )
+            METRICS.events_published.labels(type=msg.routing_key).inc()
+            count += 1
+        return count
+
+    def send_to_queue(self, conn: Connection, queue: str, body, headers: dict,
+                      message_id: str | None = None) -> None:
+        """Put a message straight into ``queue`` (DLQ, replay) via the default exchange."""
+        Producer(conn.default_channel).publish(
+            body, exchange="", routing_key=queue, content_type="application/json",
+            content_encoding="utf-8", delivery_mode=2, headers=headers, message_id=message_id,
+            retry=True)
+
+    def delay(self, conn: Connection, queue: str, body, headers: dict, seconds: float,
+              message_id: str | None = None) -> None:
+        """Return ``body`` to ``queue`` after about ``seconds`` (rounded up to a tier)."""
+        tier = topology.delay_tier(seconds)
+        if self.is_memory:
+            with self._lock:
+                if self._delayer is None:
+                    self._delayer = _MemoryDelayer(self)
+            self._delayer.schedule(time.monotonic() + tier, queue, body, headers, message_id)
+            return
+        Producer(conn.default_channel).publish(
+            body, exchange=topology.DELAY_EXCHANGE, routing_key=queue,
+            content_type="application/json", content_encoding="utf-8", delivery_mode=2,
+            headers={**headers, "hysbys-delay": str(tier)}, message_id=message_id, retry=True)
+
+    def queue_depth(self, conn: Connection, queue: str) -> tuple[int, int]:
+        """(messages ready, consumers) for ``queue``, read from the broker."""
+        channel = conn.channel()
+        try:
+            if self.is_memory:
+                return channel._size(queue), 0
+            _name, messages, consumers = channel.queue_declare(queue, passive=True)
+            return messages, consumers
+        finally:
+            channel.close()
+
+    def close(self) -> None:
+        if self._delayer:
+            self._delayer.stop()
+
+
+class _MemoryDelayer(threading.Thread):
+    """Delay tiers for the in-memory transport, which has no TTL dead-lettering.
+
+    The embedded platform loses its in-memory queues on exit anyway; this only
+    keeps the retry timing the same as on RabbitMQ.
+    """
+
+    def __init__(self, bus: Bus):
+        super().__init__(name="memory-delayer", daemon=True)
+        self.bus = bus
+        self._heap: list = []
+        self._cv = threading.Condition()
+        self._stopped = False
+        self._seq = 0
+        self.start()
+
+    def schedule(self, due: float, queue: str, body, headers: dict, message_id) -> None:
+        with self._cv:
+            self._seq += 1
+            heapq.heappush(self._heap, (due, self._seq, queue, body, headers, message_id))
+            self._cv.notify()
+
+    def stop(self) -> None:
+        with self._cv:
+            self._stopped = True
+            self._cv.notify()
+
+    def run(self) -> None:
+        with self.bus.connection() as conn:
+            while True:
+                with self._cv:
+                    while not self._stopped and (not self._heap or self._heap[0][0] > time.monotonic()):
+                        timeout = self._heap[0][0] - time.monotonic() if self._heap else None
+                        self._cv.wait(timeout)
+                    if self._stopped:
+                        return
+                    _due, _seq, queue, body, headers, message_id = heapq.heappop(self._heap)
+                self.bus.send_to_queue(conn, queue, body, headers, message_id)
+
+
+class Worker(ConsumerMixin):
+    """Consumes a service's queues and hands each event to its handler."""
+
+    def __init__(self, bus: Bus, handlers: dict[str, Handler], *, prefetch: int = 50,
+                 name: str = "worker"):
+        """``handlers`` maps a queue name to the callable that processes its events."""
+        self.bus = bus
+        self.handlers = handlers
+        self.prefetch = prefetch
+        self.name = name
+        self.connection = bus.connection()
+        self.ready = threading.Event()
+
+    def get_consumers(self, consumer_cls, channel):
+        specs = [topology.queue_spec(q) for q in self.handlers]
+        self.bus.declare(self.connection, specs)
+        consumers = []
+        for spec in specs:
+            queues = [q for q in topology.kombu_queues(
+                spec, quorum=self.bus.quorum, native_dlx=not self.bus.is_memory)
+                if q.name == spec.name]
+            # on_message: the raw message, undecoded, so a poison body reaches
+            # our own dead-letter path instead of kombu's decode-error handler.
+            consumers.append(consumer_cls(
+                queues=queues, on_message=self._callback(spec.name), accept=["json"],
+                prefetch_count=self.prefetch, no_ack=False))
+        return consumers
+
+    def on_consume_ready(self, connection, channel, consumers, **kwargs):
+        self.ready.set()
+
+    def on_connection_error(self, exc, interval):
+        log.warning("broker connection lost (%s); retrying in %.1fs", exc, interval)
+
+    def _callback(self, queue: str):
+        def on_message(message):
+            self._on_message(queue, message)
+        return on_message
+
+    def _on_message(self, queue: str, message) -> None:
+        headers = dict(message.headers or {})
+        raw = message.body
+        try:
+            event = Event.from_json(raw)
+        except EventError as exc:
+            self._dead_letter(queue, message, headers, f"poison: {exc}")
+            return
+        token = logs.correlation_id.set(event.correlation_id or headers.get("correlation_id"))
+        try:
+            self.handlers[queue](event)
+        except PermanentError as exc:
+            self._dead_letter(queue, message, headers, f"{type(exc).__name__}: {exc}")
+            return
+        except Exception as exc:  # noqa: BLE001 - any failure is retried, then dead-lettered
+            retries = int(headers.get("x-retries", 0))
+            if retries >= MAX_RETRIES:
+                self._dead_letter(queue, message, headers, f"{type(exc).__name__}: {exc}")
+                return
+            log.warning("handler failed on %s (attempt %d): %s", event.type, retries + 1, exc,
+                        extra={"event_id": event.id, "queue": queue})
+            METRICS.events_retried.labels(queue=queue, type=event.type).inc()
+            headers["x-retries"] = retries + 1
+            headers["x-last-error"] = f"{type(exc).__name__}: {exc}"[:500]
+            self.bus.delay(self.connection, queue, _text(raw), headers, backoff(retries),
+                           message_id=str(event.id))
+            message.ack()
+            return
+        finally:
+            logs.correlation_id.reset(token)
+        METRICS.events_consumed.labels(queue=queue, type=event.type).inc()
+        message.ack()
+
+    def _dead_letter(self, queue: str, message, headers: dict, reason: str) -> None:
+        log.error("dead-lettering a message from %s: %s", queue, reason, extra={"queue": queue})
+        headers.update({"x-error": reason[:1000], "x-original-queue": queue,
+                        "x-dead-lettered-at": time.time()})
+        self.bus.send_to_queue(self.connection, queue + topology.DLQ_SUFFIX, _text(message.body),
+                               headers, message_id=message.properties.get("message_id"))
+        METRICS.events_dead_lettered.labels(queue=queue).inc()
+        message.ack()
+
+
+def _text(body) -> str | bytes:
+    if isinstance(body, (bytes, bytearray)):
+        try:
+            return bytes(body).decode("utf-8")
+        except UnicodeDecodeError:
+            return bytes(body)
+    return body
+
+
+def drain_queue(bus: Bus, conn: Connection, queue: str, limit: int | None = None):
+    """Yield (body, headers, message) from ``queue`` without consuming acks.
+
+    Used by ``hysbys dlq``: the caller acks what it has dealt with.
+    """
+    channel = conn.channel()
+    q = Queue(queue, channel=channel, no_declare=True)
+    taken = 0
+    try:
+        while limit is None or taken < limit:
+            message = q.get(no_ack=False, accept=["json", "text/plain"])
+            if message is None:
+                return
+            taken += 1
+            yield message
+    finally:
+        channel.close()
+
+
+__all__ = ["Bus", "Worker", "PermanentError", "OutgoingMessage", "backoff", "drain_queue",
+           "Consumer"]

@@ -1,0 +1,219 @@
+"""Events: the envelope and one versioned marshmallow schema per event type.
+
+Every event crosses the broker as JSON in this envelope::
+
+    {"id", "type", "version", "tenant_id", "occurred_at", "correlation_id", "data"}
+
+and is checked against its schema when it is published and again when it is
+consumed.  Events are named in the past tense and carry ids plus the facts a
+consumer needs; the database row of the owning service stays the truth.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate
+
+SCHEMA_VERSION = 1
+
+LANGUAGES = ("cy", "en")
+CHANNELS = ("sms", "email")
+TERMINAL_STATUSES = ("delivered", "permanent-failure", "temporary-failure",
+                     "technical-failure", "suppressed")
+
+
+class _Data(Schema):
+    class Meta:
+        # Consumers accept fields added by a newer minor version of the producer.
+        unknown = INCLUDE
+
+
+class NotificationRequested(_Data):
+    notification_id = fields.UUID(required=True)
+    template_id = fields.UUID(required=True)
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    recipient = fields.String(required=True, validate=validate.Length(min=3, max=320))
+    language = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(LANGUAGES))
+    personalisation = fields.Dict(keys=fields.String(), load_default=dict)
+    reference = fields.String(load_default=None, allow_none=True)
+    urgent = fields.Boolean(load_default=False)
+    campaign_id = fields.UUID(load_default=None, allow_none=True)
+    occurrence_key = fields.String(load_default=None, allow_none=True)
+    appointment_id = fields.UUID(load_default=None, allow_none=True)
+    not_before = fields.AwareDateTime(load_default=None, allow_none=True)
+
+
+class NotificationStatusChanged(_Data):
+    notification_id = fields.UUID(required=True)
+    status = fields.String(required=True)
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    provider = fields.String(load_default=None, allow_none=True)
+    reason = fields.String(load_default=None, allow_none=True)
+    campaign_id = fields.UUID(load_default=None, allow_none=True)
+    occurrence_key = fields.String(load_default=None, allow_none=True)
+    # The recipient travels so that inbound can find "the last message sent to
+    # this citizen" (the conversation context for a reply).
+    recipient = fields.String(load_default=None, allow_none=True)
+    appointment_id = fields.UUID(load_default=None, allow_none=True)
+
+
+class InboundMessageReceived(_Data):
+    message_id = fields.UUID(required=True)
+    provider_reference = fields.String(required=True)
+    from_number = fields.String(required=True)
+    to_number = fields.String(required=True)
+    body = fields.String(required=True)
+    received_at = fields.AwareDateTime(required=True)
+    keyword = fields.String(load_default=None, allow_none=True)
+
+
+class SubscriberOptChanged(_Data):
+    recipient = fields.String(required=True)
+    channel = fields.String(load_default="sms", validate=validate.OneOf(CHANNELS))
+    source = fields.String(load_default="reply")
+
+
+class ServiceRequestChanged(_Data):
+    request_id = fields.UUID(required=True)
+    reference = fields.String(required=True)
+    service_code = fields.String(required=True)
+    status = fields.String(required=True)
+
+
+class AppointmentChanged(_Data):
+    appointment_id = fields.UUID(required=True)
+    external_reference = fields.String(load_default=None, allow_none=True)
+    recipient = fields.String(load_default=None, allow_none=True)
+    source = fields.String(load_default="reply")
+
+
+class CampaignOccurrenceCompleted(_Data):
+    campaign_id = fields.UUID(required=True)
+    occurrence_key = fields.String(required=True)
+    requested = fields.Integer(required=True)
+    skipped = fields.Integer(load_default=0)
+
+
+class ApiKeyRecord(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    id = fields.UUID(required=True)
+    name = fields.String(required=True)
+    key_type = fields.String(required=True, validate=validate.OneOf(("live", "team", "test")))
+    secret_encrypted = fields.String(required=True)
+    scopes = fields.List(fields.String(), load_default=list)
+    revoked_at = fields.AwareDateTime(load_default=None, allow_none=True)
+
+
+class TenantChanged(_Data):
+    """A full snapshot of a tenant: every service keeps a replica of this."""
+
+    slug = fields.String(required=True)
+    name = fields.String(required=True)
+    revision = fields.Integer(required=True)
+    default_language = fields.String(required=True, validate=validate.OneOf(LANGUAGES))
+    config = fields.Dict(required=True)
+    config_encrypted = fields.String(load_default=None, allow_none=True)
+    api_keys = fields.List(fields.Nested(ApiKeyRecord), load_default=list)
+    active = fields.Boolean(load_default=True)
+
+
+class ApiKeyRevoked(_Data):
+    key_id = fields.UUID(required=True)
+    revoked_at = fields.AwareDateTime(required=True)
+
+
+EVENT_SCHEMAS: dict[str, type[Schema]] = {
+    "notification.requested": NotificationRequested,
+    "notification.sent": NotificationStatusChanged,
+    "notification.delivered": NotificationStatusChanged,
+    "notification.failed": NotificationStatusChanged,
+    "notification.suppressed": NotificationStatusChanged,
+    "notification.deferred": NotificationStatusChanged,
+    "inbound.message.received": InboundMessageReceived,
+    "subscriber.opted_out": SubscriberOptChanged,
+    "subscriber.opted_in": SubscriberOptChanged,
+    "service_request.created": ServiceRequestChanged,
+    "service_request.updated": ServiceRequestChanged,
+    "appointment.confirmed": AppointmentChanged,
+    "appointment.cancelled": AppointmentChanged,
+    "campaign.occurrence.completed": CampaignOccurrenceCompleted,
+    "tenant.changed": TenantChanged,
+    "api_key.revoked": ApiKeyRevoked,
+}
+
+
+class Envelope(Schema):
+    class Meta:
+        unknown = RAISE
+
+    id = fields.UUID(required=True)
+    type = fields.String(required=True, validate=validate.OneOf(sorted(EVENT_SCHEMAS)))
+    version = fields.Integer(required=True, validate=validate.Range(min=1))
+    tenant_id = fields.UUID(required=True, allow_none=True)
+    occurred_at = fields.AwareDateTime(required=True)
+    correlation_id = fields.String(load_default=None, allow_none=True)
+    data = fields.Dict(required=True)
+
+
+class EventError(ValueError):
+    """A message that is not a valid event (undecodable, or failing its schema)."""
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    tenant_id: uuid.UUID | None
+    data: dict[str, Any]
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    occurred_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    correlation_id: str | None = None
+    version: int = SCHEMA_VERSION
+
+    def to_json(self) -> str:
+        schema = EVENT_SCHEMAS.get(self.type)
+        if schema is None:
+            raise EventError(f"unknown event type {self.type!r}")
+        data = schema().dump(self.data)
+        errors = schema().validate(data)
+        if errors:
+            raise EventError(f"{self.type} data invalid: {errors}")
+        body = {
+            "id": str(self.id),
+            "type": self.type,
+            "version": self.version,
+            "tenant_id": str(self.tenant_id) if self.tenant_id else None,
+            "occurred_at": self.occurred_at.isoformat(),
+            "correlation_id": self.correlation_id,
+            "data": data,
+        }
+        return json.dumps(body, separators=(",", ":"), default=str)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> "Event":
+        try:
+            body = json.loads(raw)
+        except (TypeError, ValueError, UnicodeDecodeError) as exc:
+            raise EventError(f"not JSON: {exc}") from exc
+        if not isinstance(body, dict):
+            raise EventError("event is not a JSON object")
+        try:
+            env = Envelope().load(body)
+            data = EVENT_SCHEMAS[env["type"]]().load(env["data"])
+        except ValidationError as exc:
+            raise EventError(f"schema: {exc.messages}") from exc
+        return cls(type=env["type"], tenant_id=env["tenant_id"], data=data, id=env["id"],
+                   occurred_at=env["occurred_at"], correlation_id=env["correlation_id"],
+                   version=env["version"])
+
+
+def make(type_: str, tenant_id: uuid.UUID | str | None, correlation_id: str | None = None,
+         **data: Any) -> Event:
+    """Build an event; the data is validated when it is serialised."""
+    tid = uuid.UUID(str(tenant_id)) if tenant_id else None
+    return Event(type=type_, tenant_id=tid, data=data, correlation_id=correlation_id)

@@ -1,0 +1,80 @@
+"""Structured JSON logs with tenant, notification and correlation ids.
+
+Phone numbers and email addresses are masked in every log line, whatever code
+wrote it: the mask is applied in the formatter, not left to each caller.
+"""
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import json
+import logging
+import re
+import sys
+import uuid
+
+correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "correlation_id", default=None)
+tenant_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("tenant_id", default=None)
+
+_PHONE = re.compile(r"(?<![\w-])(\+?\d[\d ()-]{8,}\d)(?![\w-])")
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+
+
+def mask(text: str) -> str:
+    """Mask phone numbers (keep the last 3 digits) and email local parts."""
+    def _phone(m: re.Match) -> str:
+        digits = re.sub(r"\D", "", m.group(1))
+        if len(digits) < 9 or len(digits) > 15:
+            return m.group(1)
+        return "•" * (len(digits) - 3) + digits[-3:]
+
+    text = _EMAIL.sub(lambda m: f"{m.group(1)}•••@{m.group(2)}", text)
+    return _PHONE.sub(_phone, text)
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "ts": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": mask(record.getMessage()),
+        }
+        cid = getattr(record, "correlation_id", None) or correlation_id.get()
+        if cid:
+            out["correlation_id"] = cid
+        tid = getattr(record, "tenant_id", None) or tenant_id.get()
+        if tid:
+            out["tenant_id"] = str(tid)
+        for key in ("notification_id", "event_id", "event_type", "queue", "service"):
+            value = getattr(record, key, None)
+            if value is not None:
+                out[key] = str(value)
+        if record.exc_info:
+            out["error"] = mask(self.formatException(record.exc_info))
+        return json.dumps(out, ensure_ascii=False)
+
+
+class MaskingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return mask(super().format(record))
+
+
+def configure(level: str = "INFO", json_lines: bool = True, stream=None) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if json_lines else MaskingFormatter(
+        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_hysbys", False):
+            root.removeHandler(h)
+    handler._hysbys = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in ("werkzeug", "amqp", "kombu", "urllib3", "twilio.http_client", "alembic"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

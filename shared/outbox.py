@@ -1,0 +1,125 @@
+"""Transactional outbox and its relay.
+
+A domain change and the events it causes are written in one database
+transaction (:func:`add`).  The relay publishes unpublished rows with publisher
+confirms and only then marks them published, in the same transaction that
+locked them.  A crash between the publish and the commit publishes the event
+again; consumers' inboxes make that second delivery a no-op.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from shared.bus import Bus, OutgoingMessage
+from shared.db import Database, KernelBase, UTCDateTime, utcnow
+from shared.events import Event
+from shared.metrics import METRICS
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRow(KernelBase):
+    __tablename__ = "outbox"
+
+    seq: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                     primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(sa.String(36), unique=True)
+    event_type: Mapped[str] = mapped_column(sa.String(64))
+    body: Mapped[str] = mapped_column(sa.Text)
+    correlation_id: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+def add(session: Session, *events: Event) -> None:
+    """Record events in the caller's transaction; they leave only if it commits."""
+    for event in events:
+        session.add(OutboxRow(event_id=str(event.id), event_type=event.type, body=event.to_json(),
+                              correlation_id=event.correlation_id))
+
+
+def add_many(session: Session, events: list[Event]) -> None:
+    """Bulk form of :func:`add` for the ticker's batches (one INSERT, many rows)."""
+    if not events:
+        return
+    session.execute(sa.insert(OutboxRow), [
+        {"event_id": str(e.id), "event_type": e.type, "body": e.to_json(),
+         "correlation_id": e.correlation_id, "created_at": utcnow()} for e in events])
+
+
+class Relay:
+    """Publishes a service's outbox to the broker."""
+
+    def __init__(self, db: Database, bus: Bus, *, batch: int = 500, interval: float = 0.2):
+        self.db = db
+        self.bus = bus
+        self.batch = batch
+        self.interval = interval
+        self.nudge = threading.Event()
+        self._last_cleanup = 0.0
+
+    def run_once(self, conn) -> int:
+        """Publish one batch; returns how many were published."""
+        with self.db.transaction() as session:
+            query = (sa.select(OutboxRow).where(OutboxRow.published_at.is_(None))
+                     .order_by(OutboxRow.seq).limit(self.batch))
+            if self.db.dialect == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = session.scalars(query).all()
+            if not rows:
+                return 0
+            self.bus.publish(conn, (OutgoingMessage(r.event_id, r.event_type, r.body,
+                                                    r.correlation_id) for r in rows))
+            now = utcnow()
+            session.execute(sa.update(OutboxRow)
+                            .where(OutboxRow.seq.in_([r.seq for r in rows]))
+                            .values(published_at=now))
+        return len(rows)
+
+    def backlog(self) -> tuple[int, float]:
+        """(unpublished events, age in seconds of the oldest)."""
+        with self.db.read() as session:
+            count, oldest = session.execute(
+                sa.select(sa.func.count(), sa.func.min(OutboxRow.created_at))
+                .where(OutboxRow.published_at.is_(None))).one()
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=dt.timezone.utc)
+        age = (utcnow() - oldest).total_seconds() if oldest else 0.0
+        return count, age
+
+    def cleanup(self, keep: dt.timedelta = dt.timedelta(hours=24)) -> int:
+        with self.db.transaction() as session:
+            result = session.execute(sa.delete(OutboxRow).where(
+                OutboxRow.published_at.is_not(None), OutboxRow.published_at < utcnow() - keep))
+        return result.rowcount or 0
+
+    def run_forever(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                with self.bus.connection() as conn:
+                    conn.ensure_connection(max_retries=3)
+                    while not stop.is_set():
+                        published = self.run_once(conn)
+                        if published == 0:
+                            self._housekeeping()
+                            self.nudge.wait(self.interval)
+                            self.nudge.clear()
+            except Exception:  # noqa: BLE001 - the relay must outlive broker and DB outages
+                log.exception("outbox relay for %s failed; retrying", self.db.service)
+                stop.wait(1.0)
+
+    def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if now - self._last_cleanup < 60:
+            return
+        self._last_cleanup = now
+        count, age = self.backlog()
+        METRICS.outbox_backlog.labels(service=self.db.service).set(count)
+        METRICS.outbox_oldest_age.labels(service=self.db.service).set(age)
+        self.cleanup()

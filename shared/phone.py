@@ -1,0 +1,55 @@
+"""Phone numbers: one recipient, however it is written.
+
+Normalised to E.164 with ``phonenumbers``; UK is the default region, so
+``07700 900123``, ``+44 7700 900123`` and ``0044 7700 900123`` are one number.
+"""
+from __future__ import annotations
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberType
+
+DEFAULT_REGION = "GB"
+
+
+class InvalidPhoneNumber(ValueError):
+    """The message says why, in words a service team can act on."""
+
+
+def normalise(raw: str, region: str = DEFAULT_REGION, *, mobile_only: bool = False) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidPhoneNumber("Not a valid phone number: it is empty")
+    text = raw.strip()
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        number = phonenumbers.parse(text, region)
+    except NumberParseException as exc:
+        raise InvalidPhoneNumber(f"Not a valid phone number: {_reason(exc)}") from exc
+    if not phonenumbers.is_possible_number(number):
+        digits = len(phonenumbers.national_significant_number(number))
+        raise InvalidPhoneNumber(
+            f"Not a valid phone number: too {'short' if digits < 10 else 'long'} for "
+            f"+{number.country_code}")
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhoneNumber("Not a valid phone number: no such number range")
+    if mobile_only and phonenumbers.number_type(number) not in (
+            PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE):
+        raise InvalidPhoneNumber("Not a UK mobile number: text messages need a mobile")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def try_normalise(raw: str) -> str | None:
+    try:
+        return normalise(raw)
+    except InvalidPhoneNumber:
+        return None
+
+
+def _reason(exc: NumberParseException) -> str:
+    return {
+        NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
+        NumberParseException.NOT_A_NUMBER: "it contains characters that are not digits",
+        NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
+        NumberParseException.TOO_SHORT_NSN: "too short",
+        NumberParseException.TOO_LONG: "too long",
+    }.get(exc.error_type, str(exc))

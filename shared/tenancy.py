@@ -1,0 +1,228 @@
+"""Tenants, API keys and authentication.
+
+The notify service owns tenants and keys; it announces every change as a
+``tenant.changed`` snapshot (and ``api_key.revoked``).  The inbound and
+scheduler services keep a replica of the same two tables, fed by those events,
+so every service authenticates on its own database and a revoked key stops
+working everywhere as soon as the event arrives (milliseconds).
+
+API keys have GOV.UK Notify's format ``{key_name}-{tenant_id}-{secret}`` so
+``notifications-python-client`` works unchanged: the client signs a JWT with the
+secret (``iss`` = tenant id, HS256, ``iat``) and we verify it with that client
+library's own server-side helpers.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from notifications_python_client.authentication import decode_jwt_token, get_token_issuer
+from notifications_python_client.errors import (TokenAlgorithmError, TokenDecodeError,
+                                                TokenError, TokenExpiredError)
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from shared import events
+from shared.crypto import SecretBox
+from shared.db import KernelBase, UTCDateTime, utcnow
+from shared.errors import ApiError, AuthError
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+KEY_TYPES = ("live", "team", "test")
+DEFAULT_CONFIG: dict[str, Any] = {
+    "inbound_numbers": [],
+    "sender_ids": [],
+    "providers": ["simulator"],
+    "quiet_hours": {"start": "21:00", "end": "08:00"},
+    "rate_limit_per_minute": 3000,
+    "daily_message_limit": 250000,
+    "retention_days": 7,
+    "webhook_url": None,
+    "delivery_status_url": None,
+    "team_numbers": [],
+    "capacity": {"segments_per_second": 10, "senders": 1},
+}
+
+
+class Tenant(KernelBase):
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(63), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    default_language: Mapped[str] = mapped_column(sa.String(2), default="cy")
+    config: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    # provider credentials, webhook signing secret: encrypted with HYSBYS_SECRET_KEY
+    config_encrypted: Mapped[str | None] = mapped_column(sa.Text)
+    revision: Mapped[int] = mapped_column(sa.Integer, default=1)
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def setting(self, name: str):
+        return (self.config or {}).get(name, DEFAULT_CONFIG.get(name))
+
+
+class ApiKey(KernelBase):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    key_type: Mapped[str] = mapped_column(sa.String(8))
+    secret_encrypted: Mapped[str] = mapped_column(sa.Text)
+    scopes: Mapped[list] = mapped_column(sa.JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the tenant and the key they signed with."""
+
+    tenant_id: str
+    tenant_slug: str
+    key_id: str
+    key_type: str
+    scopes: tuple[str, ...]
+
+    def allows(self, scope: str) -> bool:
+        return not self.scopes or scope in self.scopes
+
+
+def key_string(key_name: str, tenant_id: str, secret: str) -> str:
+    """The API key a tenant is handed: ``{key_name}-{tenant_id}-{secret}``."""
+    name = re.sub(r"[^a-z0-9_]+", "_", key_name.lower()).strip("_") or "key"
+    return f"{name}-{tenant_id}-{secret}"
+
+
+def bearer_token(header: str | None) -> str:
+    if not header:
+        raise AuthError("Unauthorized: authentication token must be provided", 401)
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("Unauthorized: authentication bearer scheme must be used", 401)
+    return token.strip()
+
+
+def authenticate(session: Session, box: SecretBox, authorization: str | None) -> Caller:
+    """Check a Notify-style JWT; raise :class:`AuthError` (401/403) as GOV.UK Notify does."""
+    token = bearer_token(authorization)
+    try:
+        issuer = get_token_issuer(token)
+    except TokenError as exc:
+        raise AuthError("Invalid token: signature, api token not found", 403) from exc
+    try:
+        tenant_id = str(uuid.UUID(str(issuer)))
+    except ValueError as exc:
+        raise AuthError("Invalid token: service id is not the right data type", 403) from exc
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise AuthError("Invalid token: service not found", 403)
+    if not tenant.active:
+        raise AuthError("Invalid token: service is archived", 403)
+    keys = session.scalars(sa.select(ApiKey).where(ApiKey.tenant_id == tenant_id)).all()
+    if not keys:
+        raise AuthError("Invalid token: service has no API keys", 403)
+    for key in keys:
+        try:
+            decode_jwt_token(token, box.decrypt(key.secret_encrypted))
+        except TokenExpiredError as exc:
+            raise AuthError("Error: Your system clock must be accurate to within 30 seconds",
+                            403) from exc
+        except TokenAlgorithmError as exc:
+            raise AuthError("Invalid token: algorithm used is not HS256", 403) from exc
+        except TokenDecodeError:
+            continue   # not signed with this key: try the tenant's next one
+        except TokenError as exc:
+            raise AuthError("Invalid token: signature, api token not found", 403) from exc
+        if key.revoked_at is not None:
+            raise AuthError("Invalid token: API key revoked", 403)
+        return Caller(tenant_id=tenant.id, tenant_slug=tenant.slug, key_id=key.id,
+                      key_type=key.key_type, scopes=tuple(key.scopes or ()))
+    raise AuthError("Invalid token: API key not found", 403)
+
+
+# -- the owner's side (notify) -------------------------------------------------
+
+def snapshot_event(tenant: Tenant, keys: list[ApiKey], correlation_id: str | None = None
+                   ) -> events.Event:
+    return events.make(
+        "tenant.changed", tenant.id, correlation_id,
+        slug=tenant.slug, name=tenant.name, revision=tenant.revision,
+        default_language=tenant.default_language, config=tenant.config or {},
+        config_encrypted=tenant.config_encrypted, active=tenant.active,
+        api_keys=[{"id": k.id, "name": k.name, "key_type": k.key_type,
+                   "secret_encrypted": k.secret_encrypted, "scopes": k.scopes or [],
+                   "revoked_at": k.revoked_at} for k in keys])
+
+
+def validate_slug(slug: Any) -> str:
+    if not isinstance(slug, str) or not SLUG.match(slug):
+        raise ApiError("slug must be 1-63 lower-case letters, digits or hyphens, "
+                       "starting and ending with a letter or digit", 400, "ValidationError")
+    return slug
+
+
+# -- the replicas' side (inbound, scheduler) -----------------------------------
+
+def apply_tenant_changed(event: events.Event, session: Session) -> None:
+    """Bring the local replica up to the snapshot, unless it is already newer."""
+    data = event.data
+    tenant_id = str(event.tenant_id)
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is not None and tenant.revision >= data["revision"]:
+        return
+    if tenant is None:
+        tenant = Tenant(id=tenant_id)
+        session.add(tenant)
+    tenant.slug = data["slug"]
+    tenant.name = data["name"]
+    tenant.default_language = data["default_language"]
+    tenant.config = data["config"]
+    tenant.config_encrypted = data.get("config_encrypted")
+    tenant.revision = data["revision"]
+    tenant.active = data.get("active", True)
+    tenant.updated_at = utcnow()
+    existing = {k.id: k for k in session.scalars(
+        sa.select(ApiKey).where(ApiKey.tenant_id == tenant_id))}
+    for rec in data.get("api_keys", []):
+        key_id = str(rec["id"])
+        key = existing.get(key_id)
+        if key is None:
+            key = ApiKey(id=key_id, tenant_id=tenant_id)
+            session.add(key)
+        key.name = rec["name"]
+        key.key_type = rec["key_type"]
+        key.secret_encrypted = rec["secret_encrypted"]
+        key.scopes = rec.get("scopes") or []
+        # a revocation seen earlier (api_key.revoked) is never undone by an older snapshot
+        key.revoked_at = key.revoked_at or rec.get("revoked_at")
+    session.flush()
+
+
+def apply_api_key_revoked(event: events.Event, session: Session) -> None:
+    key = session.get(ApiKey, str(event.data["key_id"]))
+    if key is not None and key.revoked_at is None:
+        key.revoked_at = event.data["revoked_at"]
+
+
+TENANCY_HANDLERS = {
+    "tenant.changed": [apply_tenant_changed],
+    "api_key.revoked": [apply_api_key_revoked],
+}
+
+
+def tenant_by_number(session: Session, number: str) -> Tenant | None:
+    """The tenant whose inbound numbers include ``number`` (E.164)."""
+    for tenant in session.scalars(sa.select(Tenant).where(Tenant.active.is_(True))):
+        if number in (tenant.config or {}).get("inbound_numbers", []):
+            return tenant
+    return None
+
+
+def tenant_by_slug(session: Session, slug: str) -> Tenant | None:
+    return session.scalars(sa.select(Tenant).where(Tenant.slug == slug)).first()
