@@ -76,14 +76,33 @@ def flatten_messages(messages, prefix: str = "") -> list[str]:
                 out.extend(flatten_messages(value, name))
             else:
                 for text in (value if isinstance(value, list) else [value]):
-                    out.append(f"{name} {_lower_first(str(text))}" if name != "_schema"
-                               else str(text))
+                    out.append(_sentence(name, str(text)))
     elif isinstance(messages, list):
         for text in messages:
             out.append(f"{prefix} {_lower_first(str(text))}" if prefix else str(text))
     else:
         out.append(f"{prefix} {messages}" if prefix else str(messages))
     return out
+
+
+# marshmallow's words -> the jsonschema wording GOV.UK Notify answers with
+_NOTIFY_WORDING = {
+    "Missing data for required field.": "{name} is a required property",
+    "Unknown field.": "Additional properties are not allowed ({name} was unexpected)",
+    "Field may not be null.": "{name} None is not of type string",
+    "Not a valid UUID.": "{name} is not a valid UUID",
+    "Invalid JSON body.": "Invalid JSON supplied in POST data",
+}
+
+
+def _sentence(name: str, text: str) -> str:
+    if name in ("_schema", "json", "query", "form") and text in _NOTIFY_WORDING:
+        return _NOTIFY_WORDING[text].format(name=name)
+    if name == "_schema":
+        return text
+    if text in _NOTIFY_WORDING:
+        return _NOTIFY_WORDING[text].format(name=name)
+    return f"{name} {_lower_first(text)}"
 
 
 def _is_leaf_list(value) -> bool:

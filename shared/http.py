@@ -88,7 +88,7 @@ def base_app(runtime: "Runtime", title: str, description: str) -> tuple[Flask, A
             flat: list[str] = []
             for location, errors in (messages or {}).items():
                 flat.extend(flatten_messages(errors) if isinstance(errors, dict)
-                            else [f"{location}: {m}" for m in errors])
+                            else flatten_messages({location: errors}))
             return jsonify(errors_body(400, "ValidationError", flat or ["Invalid request"])), 400
         names = {401: "AuthError", 403: "AuthError", 404: "NoResultFound",
                  405: "MethodNotAllowedError", 413: "RequestTooLargeError",

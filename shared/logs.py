@@ -17,7 +17,8 @@ correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "correlation_id", default=None)
 tenant_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("tenant_id", default=None)
 
-_PHONE = re.compile(r"(?<![\w-])(\+?\d[\d ()-]{8,}\d)(?![\w-])")
+# A phone number starts with + or 0 (E.164, 0044…, 07…); dates and ids do not.
+_PHONE = re.compile(r"(?<![\w:.-])((?:\+|0)\d[\d ()-]{7,}\d)(?![\w-])")
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 
 

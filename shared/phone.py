@@ -9,6 +9,7 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 
 DEFAULT_REGION = "GB"
+OFCOM_DRAMA_MOBILE = "+447700900"
 
 
 class InvalidPhoneNumber(ValueError):
@@ -30,6 +31,11 @@ def normalise(raw: str, region: str = DEFAULT_REGION, *, mobile_only: bool = Fal
         raise InvalidPhoneNumber(
             f"Not a valid phone number: too {'short' if digits < 10 else 'long'} for "
             f"+{number.country_code}")
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if e164.startswith(OFCOM_DRAMA_MOBILE) and len(e164) == 13:
+        # Ofcom's range for fiction, used by GOV.UK Notify's test numbers:
+        # libphonenumber calls it invalid, but it must be sendable (to the simulator).
+        return e164
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhoneNumber("Not a valid phone number: no such number range")
     if mobile_only and phonenumbers.number_type(number) not in (

@@ -51,6 +51,7 @@ def create_template(session, tenant_id: str, args: dict, created_by: str | None 
 def blueprint(runtime: Runtime) -> Blueprint:
     blp = Blueprint("native", __name__, url_prefix="/api",
                     description="Hysbys native API: bilingual templates, suppression list")
+    blp.before_request(lambda: authenticated(runtime) and None)
 
     def find(session, tenant_id: str, template_id: str) -> Template:
         try:

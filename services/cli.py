@@ -1,0 +1,326 @@
+"""``hysbys``: the one command for running and operating the platform.
+
+    hysbys up [--demo]                       everything in one process (make run)
+    hysbys serve notify|inbound|scheduler    one service's HTTP API
+    hysbys worker notify|inbound|scheduler   its consumers, relay (and dispatcher)
+    hysbys ticker                            the scheduler's ticker
+    hysbys relay [SERVICE ...]               outbox relays only
+    hysbys db upgrade                        migrate every service's schema
+    hysbys tenants create|list               onboard councils and health boards
+    hysbys keys create|revoke                API keys
+    hysbys dlq list|replay                   dead-lettered messages
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from typing import Callable
+
+from shared import logs
+from shared.config import SERVICES, ConfigError, Settings
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        sys.exit(f"hysbys: {exc}")
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+
+
+def _service(settings: Settings, name: str, bus=None):
+    from services.inbound import wiring as inbound_wiring
+    from services.notify import wiring as notify_wiring
+    from services.scheduler import wiring as scheduler_wiring
+
+    builders: dict[str, Callable] = {"notify": notify_wiring.build,
+                                     "inbound": inbound_wiring.build,
+                                     "scheduler": scheduler_wiring.build}
+    return builders[name](settings, bus)
+
+
+# -- running -----------------------------------------------------------------------
+
+def cmd_up(args) -> int:
+    from services.embedded import Platform
+
+    settings = _settings()
+    logs.configure(settings.log_level, json_lines=not sys.stderr.isatty())
+    platform = Platform(settings)
+    platform.migrate()
+    platform.start()
+    urls = platform.urls()
+    print("Hysbys is running (embedded: SQLite under ./var/, in-memory broker, simulator).")
+    for name, url in urls.items():
+        print(f"  {name:<10} {url}   ({url}/healthz, {url}/metrics, {url}/openapi.json)")
+    print(f"  ops page   {urls['notify']}/ops")
+    print(f"  admin token: {settings.admin_token}")
+    if args.demo:
+        from services.demo import ensure_demo
+
+        demo = ensure_demo(platform)
+        print(f"Demo tenant: {demo['name']} (slug {demo['slug']}, id {demo['id']})")
+        print(f"  demo API key (live, simulator only): {demo['api_key']}")
+        print(f"  demo API key (test):                 {demo['test_api_key']}")
+        print(f"  template {demo['template_id']}; broadcast campaign {demo['campaign_id']} "
+              f"to {demo['subscribers']} subscribers fires at {demo['send_at']}")
+    print("Press Ctrl-C to stop.", flush=True)
+    try:
+        _wait_for_signal()
+    finally:
+        print("Stopping…", flush=True)
+        platform.stop()
+    return 0
+
+
+def cmd_serve(args) -> int:
+    settings = _settings()
+    logs.configure(settings.log_level, settings.log_json)
+    svc = _service(settings, args.service)
+    app = svc.create_app()
+    port = settings.ports[args.service]
+    if args.dev:
+        app.run(host=settings.http_host, port=port, threaded=True)
+        return 0
+    from gunicorn.app.base import BaseApplication
+
+    class _Gunicorn(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{settings.http_host}:{port}")
+            self.cfg.set("workers", args.workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", args.threads)
+            self.cfg.set("accesslog", None)
+            self.cfg.set("timeout", 30)
+
+        def load(self):
+            return app
+
+    _Gunicorn().run()
+    return 0
+
+
+def cmd_worker(args) -> int:
+    settings = _settings()
+    logs.configure(settings.log_level, settings.log_json)
+    svc = _service(settings, args.service)
+    bg = svc.background(with_ticker=False) if args.service == "scheduler" else svc.background()
+    with svc.runtime.bus.connection() as conn:
+        svc.runtime.bus.declare(conn)
+    bg.start()
+    print(f"hysbys {args.service} worker running", flush=True)
+    _wait_for_signal()
+    bg.stop()
+    return 0
+
+
+def cmd_ticker(_args) -> int:
+    from shared.runtime import Background
+
+    settings = _settings()
+    logs.configure(settings.log_level, settings.log_json)
+    svc = _service(settings, "scheduler")
+    bg = Background(svc.runtime, {}, [svc.ticker.run_forever])
+    bg.start()
+    print("hysbys ticker running", flush=True)
+    _wait_for_signal()
+    bg.stop()
+    return 0
+
+
+def cmd_relay(args) -> int:
+    from shared.runtime import Background
+
+    settings = _settings()
+    logs.configure(settings.log_level, settings.log_json)
+    bgs = [Background(_service(settings, name).runtime, {}, []) for name in args.services]
+    for bg in bgs:
+        bg.start()
+    _wait_for_signal()
+    for bg in bgs:
+        bg.stop()
+    return 0
+
+
+def cmd_db_upgrade(_args) -> int:
+    settings = _settings()
+    for name in SERVICES:
+        _service(settings, name).runtime.migrate()
+        print(f"{name}: migrated to head")
+    return 0
+
+
+# -- tenants and keys --------------------------------------------------------------
+
+def _notify(settings: Settings):
+    svc = _service(settings, "notify")
+    svc.runtime.migrate()
+    return svc
+
+
+def cmd_tenants_create(args) -> int:
+    from services.notify import tenants
+    from shared.errors import ApiError
+
+    settings = _settings()
+    svc = _notify(settings)
+    try:
+        with svc.runtime.db.transaction() as session:
+            created = tenants.create_tenant(session, svc.runtime.box, name=args.name,
+                                            slug=args.slug, default_language=args.language)
+    except ApiError as exc:
+        print(f"hysbys: {exc.message}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(created.as_dict()))
+    else:
+        print(f"Created {args.name} ({created.slug})\n  id:           {created.id}\n"
+              f"  api key:      {created.api_key}\n  test api key: {created.test_api_key}\n"
+              "Keep the keys safe: they are not shown again.")
+    return 0
+
+
+def cmd_tenants_list(args) -> int:
+    import sqlalchemy as sa
+
+    from shared.tenancy import Tenant
+
+    svc = _notify(_settings())
+    with svc.runtime.db.read() as session:
+        rows = session.scalars(sa.select(Tenant).order_by(Tenant.slug)).all()
+    if args.json:
+        print(json.dumps([{"id": t.id, "slug": t.slug, "name": t.name, "active": t.active}
+                          for t in rows]))
+    else:
+        for t in rows:
+            print(f"{t.slug:<30} {t.id}  {t.name}{'' if t.active else '  (inactive)'}")
+    return 0
+
+
+def cmd_keys_create(args) -> int:
+    from services.notify import tenants
+    from shared.errors import ApiError
+
+    svc = _notify(_settings())
+    try:
+        with svc.runtime.db.transaction() as session:
+            key_id, api_key = tenants.create_key(session, svc.runtime.box, args.tenant,
+                                                 args.name, args.type, args.scope or [])
+    except ApiError as exc:
+        print(f"hysbys: {exc.message}", file=sys.stderr)
+        return 2
+    print(json.dumps({"id": key_id, "api_key": api_key}) if args.json else
+          f"key id: {key_id}\napi key: {api_key}")
+    return 0
+
+
+def cmd_keys_revoke(args) -> int:
+    from services.notify import tenants
+    from shared.errors import ApiError
+
+    svc = _notify(_settings())
+    try:
+        with svc.runtime.db.transaction() as session:
+            tenants.revoke_key(session, args.tenant, args.key_id)
+    except ApiError as exc:
+        print(f"hysbys: {exc.message}", file=sys.stderr)
+        return 2
+    print(f"revoked {args.key_id}")
+    return 0
+
+
+# -- dead letters ------------------------------------------------------------------
+
+def cmd_dlq(args) -> int:
+    from services import dlq
+
+    settings = _settings()
+    return dlq.run(settings, args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hysbys", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run the embedded platform in the foreground")
+    up.add_argument("--demo", action="store_true", help="create a demo tenant and campaign")
+    up.set_defaults(func=cmd_up)
+
+    serve = sub.add_parser("serve", help="run one service's HTTP API")
+    serve.add_argument("service", choices=SERVICES)
+    serve.add_argument("--workers", type=int, default=2)
+    serve.add_argument("--threads", type=int, default=8)
+    serve.add_argument("--dev", action="store_true", help="Flask's development server")
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run one service's consumers and relay")
+    worker.add_argument("service", choices=SERVICES)
+    worker.set_defaults(func=cmd_worker)
+
+    sub.add_parser("ticker", help="run the scheduler's ticker").set_defaults(func=cmd_ticker)
+
+    relay = sub.add_parser("relay", help="run outbox relays")
+    relay.add_argument("services", nargs="*", choices=SERVICES, default=list(SERVICES))
+    relay.set_defaults(func=cmd_relay)
+
+    db = sub.add_parser("db", help="database schema")
+    dbsub = db.add_subparsers(dest="db_command", required=True)
+    dbsub.add_parser("upgrade", help="migrate every service").set_defaults(func=cmd_db_upgrade)
+
+    tenants = sub.add_parser("tenants", help="councils and health boards")
+    tsub = tenants.add_subparsers(dest="tenants_command", required=True)
+    tc = tsub.add_parser("create", help="onboard a tenant; prints its API keys")
+    tc.add_argument("--name", required=True)
+    tc.add_argument("--slug", required=True)
+    tc.add_argument("--language", choices=("cy", "en"), default="cy")
+    tc.add_argument("--json", action="store_true", help="one JSON object on one line")
+    tc.set_defaults(func=cmd_tenants_create)
+    tl = tsub.add_parser("list")
+    tl.add_argument("--json", action="store_true")
+    tl.set_defaults(func=cmd_tenants_list)
+
+    keys = sub.add_parser("keys", help="API keys")
+    ksub = keys.add_subparsers(dest="keys_command", required=True)
+    kc = ksub.add_parser("create")
+    kc.add_argument("--tenant", required=True, help="tenant id")
+    kc.add_argument("--name", required=True)
+    kc.add_argument("--type", choices=("live", "team", "test"), default="live")
+    kc.add_argument("--scope", action="append")
+    kc.add_argument("--json", action="store_true")
+    kc.set_defaults(func=cmd_keys_create)
+    kr = ksub.add_parser("revoke")
+    kr.add_argument("--tenant", required=True)
+    kr.add_argument("key_id")
+    kr.set_defaults(func=cmd_keys_revoke)
+
+    dlq_p = sub.add_parser("dlq", help="dead-lettered messages")
+    dsub = dlq_p.add_subparsers(dest="dlq_command", required=True)
+    dl = dsub.add_parser("list")
+    dl.add_argument("--queue", action="append", help="queue name (default: every queue)")
+    dl.add_argument("--json", action="store_true")
+    dl.set_defaults(func=cmd_dlq)
+    dr = dsub.add_parser("replay")
+    dr.add_argument("--queue", action="append")
+    dr.add_argument("--id", dest="message_id", help="replay only this message id")
+    dr.set_defaults(func=cmd_dlq)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

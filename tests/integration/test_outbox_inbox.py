@@ -1,0 +1,117 @@
+"""The delivery contract: nothing lost, nothing done twice (both stacks)."""
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from services.notify.wiring import MIGRATIONS
+from shared import events, inbox, outbox
+from shared.bus import Bus, Worker
+from shared.outbox import OutboxRow, Relay
+from shared.runtime import Runtime
+from shared.tenancy import Tenant
+from tests.conftest import eventually
+
+
+class CrashAfterPublish(Bus):
+    """A relay's bus that 'crashes' after the broker confirmed, before the outbox is marked."""
+
+    def __init__(self, url: str):
+        super().__init__(url)
+        self.crashes_left = 1
+
+    def publish(self, conn, messages):
+        count = super().publish(conn, messages)
+        if self.crashes_left:
+            self.crashes_left -= 1
+            raise ConnectionResetError("relay died between publish and mark-sent")
+        return count
+
+
+@pytest.fixture
+def runtime(stack_settings):
+    rt = Runtime.build(stack_settings, "notify", MIGRATIONS)
+    rt.migrate()
+    with rt.bus.connection() as conn:
+        rt.bus.declare(conn)
+    yield rt
+    rt.bus.close()
+    rt.db.dispose()
+
+
+def tenant_event(name: str) -> events.Event:
+    return events.make("tenant.changed", uuid.uuid4(), slug=name, name=name, revision=1,
+                       default_language="cy", config={}, api_keys=[])
+
+
+def start_counting_worker(rt: Runtime, seen: list):
+    def record(event, session):
+        seen.append(event.id)
+        session.add(Tenant(id=str(event.tenant_id), slug=event.data["slug"],
+                           name=event.data["name"], config={}))
+    # tenant.changed is bound to inbound.events: consume it there with an inbox
+    worker = Worker(rt.bus, {"inbound.events": inbox.dispatcher(
+        rt.db, "test-consumer", {"tenant.changed": [record]})})
+    t = threading.Thread(target=worker.run, daemon=True)
+    t.start()
+    assert worker.ready.wait(10)
+    return worker
+
+
+def test_an_event_written_in_a_rolled_back_transaction_is_never_published(runtime):
+    seen: list = []
+    worker = start_counting_worker(runtime, seen)
+    try:
+        with pytest.raises(RuntimeError):
+            with runtime.db.transaction() as session:
+                outbox.add(session, tenant_event("rolled-back"))
+                raise RuntimeError("the domain change failed")
+        with runtime.db.transaction() as session:
+            outbox.add(session, tenant_event("committed"))
+        relay = Relay(runtime.db, runtime.bus)
+        with runtime.bus.connection() as conn:
+            assert relay.run_once(conn) == 1
+        eventually(lambda: _slugs(runtime) == ["committed"], message="committed event consumed")
+        assert len(seen) == 1
+    finally:
+        worker.should_stop = True
+
+
+def test_a_relay_crash_after_publish_republishes_and_the_inbox_makes_it_a_no_op(runtime):
+    seen: list = []
+    worker = start_counting_worker(runtime, seen)
+    baseline = _duplicates(runtime)
+    try:
+        event = tenant_event("once")
+        with runtime.db.transaction() as session:
+            outbox.add(session, event)
+        crashing = Relay(runtime.db, CrashAfterPublish(runtime.bus.url))
+        with crashing.bus.connection() as conn:
+            with pytest.raises(ConnectionResetError):
+                crashing.run_once(conn)
+            with runtime.db.read() as session:
+                row = session.scalars(sa.select(OutboxRow)).one()
+            assert row.published_at is None, "the crash left the event unmarked"
+            assert crashing.run_once(conn) == 1, "the restarted relay publishes it again"
+        eventually(lambda: _slugs(runtime) == ["once"], message="first delivery")
+        eventually(lambda: _duplicates(runtime) == baseline + 1,
+                   message="second delivery deduplicated by the inbox")
+        assert seen == [event.id], "the handler ran once for two deliveries"
+        with runtime.db.read() as session:
+            assert session.scalars(sa.select(sa.func.count()).select_from(Tenant)).one() == 1
+    finally:
+        worker.should_stop = True
+
+
+def _slugs(rt: Runtime) -> list[str]:
+    with rt.db.read() as session:
+        return list(session.scalars(sa.select(Tenant.slug)).all())
+
+
+def _duplicates(rt: Runtime) -> float:
+    from shared.metrics import METRICS
+
+    return METRICS.events_duplicate.labels(consumer="test-consumer")._value.get()
