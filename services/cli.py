@@ -38,6 +38,16 @@ def _wait_for_signal() -> None:
         pass
 
 
+def _serve_worker_metrics(settings: Settings) -> None:
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        from shared.metrics import METRICS
+
+        start_http_server(settings.metrics_port, addr=settings.http_host,
+                          registry=METRICS.registry)
+
+
 def _service(settings: Settings, name: str, bus=None):
     from services.inbound import wiring as inbound_wiring
     from services.notify import wiring as notify_wiring
@@ -118,6 +128,7 @@ def cmd_worker(args) -> int:
     with svc.runtime.bus.connection() as conn:
         svc.runtime.bus.declare(conn)
     bg.start()
+    _serve_worker_metrics(settings)
     print(f"hysbys {args.service} worker running", flush=True)
     _wait_for_signal()
     bg.stop()
@@ -132,6 +143,7 @@ def cmd_ticker(_args) -> int:
     svc = _service(settings, "scheduler")
     bg = Background(svc.runtime, {}, [svc.ticker.run_forever])
     bg.start()
+    _serve_worker_metrics(settings)
     print("hysbys ticker running", flush=True)
     _wait_for_signal()
     bg.stop()

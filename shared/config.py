@@ -40,6 +40,8 @@ class Settings:
     dispatch_interval: float = 0.1
     ticker_interval: float = 1.0
     http_host: str = "127.0.0.1"
+    # Worker and ticker processes have no HTTP API: they serve /metrics here when set.
+    metrics_port: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, first_run_dir: Path | None = None
@@ -84,6 +86,8 @@ class Settings:
             log_json=env.get("HYSBYS_LOG_FORMAT", "json") == "json",
             allowed_providers=providers,
             http_host=env.get("HYSBYS_HTTP_HOST", "127.0.0.1"),
+            metrics_port=int(env["HYSBYS_METRICS_PORT"]) if env.get("HYSBYS_METRICS_PORT")
+            else None,
         )
 
     def with_(self, **changes) -> "Settings":

@@ -8,7 +8,7 @@
   through the default exchange returns it to the queue it came from).
 
 ``deploy/rabbitmq/definitions.json`` and docker-compose are checked against this
-module by ``tests/unit/test_topology.py``.
+module by ``tests/unit/test_deploy_files.py``.
 """
 from __future__ import annotations
 
