@@ -21,8 +21,8 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 from kombu.mixins import ConsumerMixin
@@ -294,5 +294,12 @@ def drain_queue(bus: Bus, conn: Connection, queue: str, limit: int | None = None
         channel.close()
 
 
-__all__ = ["Bus", "Worker", "PermanentError", "OutgoingMessage", "backoff", "drain_queue",
-           "Consumer"]
+__all__ = [
+    "Bus",
+    "Consumer",
+    "OutgoingMessage",
+    "PermanentError",
+    "Worker",
+    "backoff",
+    "drain_queue",
+]

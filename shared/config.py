@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping
 
 from cryptography.fernet import Fernet
 
@@ -45,7 +45,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, first_run_dir: Path | None = None
-                 ) -> "Settings":
+                 ) -> Settings:
         """Build settings from the environment.
 
         ``HYSBYS_SECRET_KEY`` and ``HYSBYS_ADMIN_TOKEN`` are generated into
@@ -90,7 +90,7 @@ class Settings:
             else None,
         )
 
-    def with_(self, **changes) -> "Settings":
+    def with_(self, **changes) -> Settings:
         return replace(self, **changes)
 
     def public_url(self, service: str) -> str:

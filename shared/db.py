@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -105,7 +105,7 @@ class Database:
         self.sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def connect(cls, database_url: str, service: str) -> "Database":
+    def connect(cls, database_url: str, service: str) -> Database:
         return cls(make_engine(database_url, service), service)
 
     @contextlib.contextmanager
@@ -145,10 +145,18 @@ def upgrade(db: Database, migrations_dir: Path, revision: str = "head") -> None:
     command.upgrade(cfg, revision)
 
 
+def insert_for(session: Session, table):
+    """A dialect-aware INSERT that supports ``.on_conflict_do_nothing()`` / ``_do_update()``."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
 def utcnow():
     import datetime as dt
 
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -164,7 +172,7 @@ class UTCDateTime(sa.types.TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTCDateTime column")
-        value = value.astimezone(dt.timezone.utc)
+        value = value.astimezone(dt.UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value, dialect):
@@ -173,8 +181,8 @@ class UTCDateTime(sa.types.TypeDecorator):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=dt.timezone.utc)
-        return value.astimezone(dt.timezone.utc)
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
 
 
 def autogenerate(service: str, migrations_dir: Path, message: str, database_url: str) -> None:

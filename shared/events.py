@@ -171,7 +171,7 @@ class Event:
     tenant_id: uuid.UUID | None
     data: dict[str, Any]
     id: uuid.UUID = field(default_factory=uuid.uuid4)
-    occurred_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    occurred_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     correlation_id: str | None = None
     version: int = SCHEMA_VERSION
 
@@ -195,7 +195,7 @@ class Event:
         return json.dumps(body, separators=(",", ":"), default=str)
 
     @classmethod
-    def from_json(cls, raw: str | bytes) -> "Event":
+    def from_json(cls, raw: str | bytes) -> Event:
         try:
             body = json.loads(raw)
         except (TypeError, ValueError, UnicodeDecodeError) as exc:

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 2 * 1024 * 1024   # 2 MiB for JSON; CSV uploads raise it per endpoint
 
 
-def base_app(runtime: "Runtime", title: str, description: str) -> tuple[Flask, Api]:
+def base_app(runtime: Runtime, title: str, description: str) -> tuple[Flask, Api]:
     service = runtime.service
     app = Flask(f"hysbys.{service}")
     app.config.update(
@@ -123,7 +123,7 @@ def base_app(runtime: "Runtime", title: str, description: str) -> tuple[Flask, A
     return app, api
 
 
-def runtime_of(app: Flask) -> "Runtime":
+def runtime_of(app: Flask) -> Runtime:
     return app.extensions["hysbys.runtime"]
 
 
@@ -139,7 +139,7 @@ def json_body() -> dict:
     return body
 
 
-def authenticated(runtime: "Runtime"):
+def authenticated(runtime: Runtime):
     """The calling tenant's :class:`~shared.tenancy.Caller` (401/403 as Notify does)."""
     from shared.tenancy import authenticate
 
@@ -152,7 +152,7 @@ def authenticated(runtime: "Runtime"):
     return caller
 
 
-def require_admin(runtime: "Runtime") -> None:
+def require_admin(runtime: Runtime) -> None:
     """Platform operator calls carry ``Authorization: Bearer $HYSBYS_ADMIN_TOKEN``."""
     from shared.crypto import constant_time_equals
     from shared.errors import AuthError

@@ -8,13 +8,12 @@ runs.  The broker ack comes after the commit, in :mod:`shared.bus`.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable
+from collections.abc import Callable
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from shared.db import Database, KernelBase, UTCDateTime, utcnow
+from shared.db import Database, KernelBase, UTCDateTime, insert_for, utcnow
 from shared.events import Event
 from shared.metrics import METRICS
 
@@ -34,9 +33,7 @@ def claim(session: Session, event: Event, consumer: str) -> bool:
     """True if this consumer has not seen ``event`` before (and now has)."""
     values = {"event_id": str(event.id), "consumer": consumer, "event_type": event.type,
               "processed_at": utcnow()}
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(InboxRow).values(**values).on_conflict_do_nothing()
+    stmt = insert_for(session, InboxRow).values(**values).on_conflict_do_nothing()
     return session.execute(stmt).rowcount == 1
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from shared.db import KernelBase
 from shared import inbox, outbox, tenancy  # noqa: F401  (registers the kernel tables)
+from shared.db import KernelBase
 
 
 def run_migrations(service: str, metadata) -> None:

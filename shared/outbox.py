@@ -89,7 +89,7 @@ class Relay:
                 sa.select(sa.func.count(), sa.func.min(OutboxRow.created_at))
                 .where(OutboxRow.published_at.is_(None))).one()
         if oldest is not None and oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=dt.timezone.utc)
+            oldest = oldest.replace(tzinfo=dt.UTC)
         age = (utcnow() - oldest).total_seconds() if oldest else 0.0
         return count, age
 
@@ -110,7 +110,7 @@ class Relay:
                             self._housekeeping()
                             self.nudge.wait(self.interval)
                             self.nudge.clear()
-            except Exception:  # noqa: BLE001 - the relay must outlive broker and DB outages
+            except Exception:
                 log.exception("outbox relay for %s failed; retrying", self.db.service)
                 stop.wait(1.0)
 

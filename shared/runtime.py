@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from shared import topology
 from shared.bus import Bus, Handler, Worker
@@ -39,7 +39,7 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, service: str, migrations: Path,
-              bus: Bus | None = None) -> "Runtime":
+              bus: Bus | None = None) -> Runtime:
         return cls(settings=settings, service=service,
                    db=Database.connect(settings.database_url, service),
                    bus=bus or Bus(settings.broker_url, quorum=settings.quorum_queues),

@@ -21,8 +21,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from notifications_python_client.authentication import decode_jwt_token, get_token_issuer
-from notifications_python_client.errors import (TokenAlgorithmError, TokenDecodeError,
-                                                TokenError, TokenExpiredError)
+from notifications_python_client.errors import (
+    TokenAlgorithmError,
+    TokenDecodeError,
+    TokenError,
+    TokenExpiredError,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shared import events

@@ -44,7 +44,9 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("notify.events", "notify",
               ("subscriber.opted_out", "subscriber.opted_in", "inbound.message.received"),
               "suppression list and received texts"),
-    QueueSpec("inbound.events", "inbound", _TENANCY + _NOTIFICATION_OUTCOMES,
+    # Inbound needs only notification.sent (the context of a reply): binding every
+    # outcome would copy 100,000+ receipts per bin night into a queue that drops them.
+    QueueSpec("inbound.events", "inbound", _TENANCY + ("notification.sent",),
               "tenant replica and conversation context"),
     QueueSpec("scheduler.events", "scheduler",
               _TENANCY + _NOTIFICATION_OUTCOMES + ("subscriber.opted_out", "subscriber.opted_in"),
