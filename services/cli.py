@@ -17,7 +17,7 @@ import json
 import signal
 import sys
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from shared import logs
 from shared.config import SERVICES, ConfigError, Settings
@@ -73,7 +73,6 @@ def cmd_up(args) -> int:
     print("Hysbys is running (embedded: SQLite under ./var/, in-memory broker, simulator).")
     for name, url in urls.items():
         print(f"  {name:<10} {url}   ({url}/healthz, {url}/metrics, {url}/openapi.json)")
-    print(f"  ops page   {urls['notify']}/ops")
     print(f"  admin token: {settings.admin_token}")
     if args.demo:
         from services.demo import ensure_demo

@@ -22,10 +22,10 @@ TEMPLATE = {
     "name": "Bin day reminder / Nodyn atgoffa diwrnod biniau",
     "type": "sms",
     "body": {
-        "cy": "Helo ((name)). Rhowch eich ((bins)) allan erbyn 7yb yfory. "
-              "Atebwch STOP i beidio â chael y negeseuon hyn.",
-        "en": "Hello ((name)). Please put your ((bins)) out by 7am tomorrow. "
-              "Reply STOP to stop these messages.",
+        "cy": "Helo ((name)). Casgliad biniau yfory: rhowch eich bagiau du a'ch ailgylchu "
+              "allan erbyn 7yb. Atebwch STOP i beidio â chael y negeseuon hyn.",
+        "en": "Hello ((name)). Bin collection tomorrow: please put your black bags and "
+              "recycling out by 7am. Reply STOP to stop these messages.",
     },
 }
 SUBSCRIBERS = [
@@ -77,11 +77,10 @@ def ensure_demo(platform: Platform, *, send_in: dt.timedelta = dt.timedelta(seco
     r = requests.post(f"{urls['scheduler']}/api/subscribers", json=SUBSCRIBERS,
                       headers=_auth(key), timeout=10)
     r.raise_for_status()
-    send_at = (dt.datetime.now(dt.timezone.utc) + send_in).replace(microsecond=0)
+    send_at = (dt.datetime.now(dt.UTC) + send_in).replace(microsecond=0)
     r = requests.post(f"{urls['scheduler']}/api/campaigns", headers=_auth(key), timeout=10, json={
         "name": "Demo: bins tomorrow", "kind": "broadcast", "template_id": template_id,
         "channel": "sms", "send_at": send_at.isoformat(), "audience": {"round": "A"},
-        "personalisation": {"bins": "black bags and recycling / bagiau du ac ailgylchu"},
         "urgent": False})
     r.raise_for_status()
     return {**demo, "template_id": template_id, "campaign_id": r.json()["id"],

@@ -21,7 +21,7 @@ _DROP = ("x-error", "x-retries", "x-last-error", "x-dead-lettered-at", "x-origin
 
 def _queues(args) -> list[str]:
     names = args.queue or [q.name for q in topology.QUEUES]
-    return [n[: -len(topology.DLQ_SUFFIX)] if n.endswith(topology.DLQ_SUFFIX) else n
+    return [n.removesuffix(topology.DLQ_SUFFIX)
             for n in names]
 
 

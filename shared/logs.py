@@ -79,3 +79,5 @@ def configure(level: str = "INFO", json_lines: bool = True, stream=None) -> None
     root.setLevel(level)
     for noisy in ("werkzeug", "amqp", "kombu", "urllib3", "twilio.http_client", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # kombu warns that memory:// has no hostname on every connection: true and harmless
+    logging.getLogger("kombu.connection").setLevel(logging.ERROR)

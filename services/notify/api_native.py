@@ -8,8 +8,9 @@ from flask import g
 from flask_smorest import Blueprint
 
 from services.notify import schemas
-from services.notify.models import Suppression, Template, TemplateVersion
+from services.notify.models import Suppression, Template
 from services.notify.sending import normalise_recipient
+from services.notify.templates import create_template, snapshot
 from shared import events, outbox, smstext
 from shared.db import utcnow
 from shared.errors import NotFound, ValidationError
@@ -28,24 +29,6 @@ def template_json(t: Template) -> dict:
             "subject": {"en": t.subject_en, "cy": t.subject_cy} if t.type == "email" else None,
             "created_at": iso(t.created_at), "updated_at": iso(t.updated_at),
             "archived": t.archived, "sms": sms}
-
-
-def _snapshot(t: Template) -> TemplateVersion:
-    return TemplateVersion(template_id=t.id, version=t.version, tenant_id=t.tenant_id,
-                           name=t.name, type=t.type, body_en=t.body_en, body_cy=t.body_cy,
-                           subject_en=t.subject_en, subject_cy=t.subject_cy, created_at=utcnow())
-
-
-def create_template(session, tenant_id: str, args: dict, created_by: str | None = None
-                    ) -> Template:
-    subject = args.get("subject") or {}
-    t = Template(id=str(uuid.uuid4()), tenant_id=tenant_id, name=args["name"], type=args["type"],
-                 version=1, body_en=args["body"]["en"], body_cy=args["body"]["cy"],
-                 subject_en=subject.get("en"), subject_cy=subject.get("cy"),
-                 created_at=utcnow(), updated_at=utcnow(), created_by=created_by)
-    session.add(t)
-    session.add(_snapshot(t))
-    return t
 
 
 def blueprint(runtime: Runtime) -> Blueprint:
@@ -119,7 +102,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
                 t.archived = args["archived"]
             if {"name", "body", "subject"} & set(args):
                 t.version += 1
-                session.add(_snapshot(t))
+                session.add(snapshot(t))
             t.updated_at = utcnow()
         return template_json(t)
 

@@ -8,13 +8,16 @@ message is bilingual, Welsh first (Welsh Language Standards).
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 
+from services.notify.models import Template, TemplateVersion
 from shared import smstext
+from shared.db import utcnow
 
 PLACEHOLDER = re.compile(r"\(\(([^()?]+?)(\?\?([^()]*))?\)\)")
 BILINGUAL_SEPARATOR = {"sms": "\n\n", "email": "\n\n---\n\n"}
-FALSY = {"", "no", "false", "0", "n", "na", "nac ydw", "na"}
+FALSY = {"", "no", "false", "0", "n", "na", "nac ydw"}
 
 
 class MissingPersonalisation(ValueError):
@@ -83,3 +86,23 @@ def render_message(kind: str, bodies: dict[str, str], subjects: dict[str, str | 
     subject = " / ".join(subject_parts) if subject_parts else None
     return Rendered(body=body, subject=subject, language="+".join(langs),
                     sms=smstext.analyse(body) if kind == "sms" else None)
+
+
+# -- storage ------------------------------------------------------------------------
+
+def snapshot(t: Template) -> TemplateVersion:
+    return TemplateVersion(template_id=t.id, version=t.version, tenant_id=t.tenant_id,
+                           name=t.name, type=t.type, body_en=t.body_en, body_cy=t.body_cy,
+                           subject_en=t.subject_en, subject_cy=t.subject_cy, created_at=utcnow())
+
+
+def create_template(session, tenant_id: str, args: dict, created_by: str | None = None
+                    ) -> Template:
+    subject = args.get("subject") or {}
+    t = Template(id=str(uuid.uuid4()), tenant_id=tenant_id, name=args["name"], type=args["type"],
+                 version=1, body_en=args["body"]["en"], body_cy=args["body"]["cy"],
+                 subject_en=subject.get("en"), subject_cy=subject.get("cy"),
+                 created_at=utcnow(), updated_at=utcnow(), created_by=created_by)
+    session.add(t)
+    session.add(snapshot(t))
+    return t

@@ -12,12 +12,15 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from services.notify.templates import create_template
 from shared import events, outbox, phone
 from shared.crypto import SecretBox
 from shared.db import utcnow
 from shared.errors import Conflict, NotFound, ValidationError
 from shared.tenancy import DEFAULT_CONFIG, ApiKey, Tenant, key_string, snapshot_event, validate_slug
 
+AUTO_REPLY_TEMPLATE = {"name": "Hysbys auto-reply / Ateb awtomatig", "type": "sms",
+                       "body": {"cy": "((reply_cy))", "en": "((reply_en))"}}
 SECRET_FIELDS = ("provider_credentials", "webhook_secret", "delivery_status_token")
 
 
@@ -50,6 +53,10 @@ def create_tenant(session: Session, box: SecretBox, *, name: str, slug: str,
     session.add(tenant)
     if config:
         _apply(box, tenant, config)
+    # The template inbound's auto-replies are sent with, so they are counted,
+    # suppressed and rate-limited like any other message.
+    reply = create_template(session, tenant.id, AUTO_REPLY_TEMPLATE)
+    tenant.config = {**tenant.config, "reply_template_id": reply.id}
     _, live = _new_key(session, box, tenant, f"{slug} live", "live", [])
     _, test = _new_key(session, box, tenant, f"{slug} test", "test", [])
     session.flush()

@@ -7,9 +7,9 @@ from pathlib import Path
 from flask import Flask
 
 from services.notify import admin, api_native, api_v2, handlers
+from services.notify.dispatcher import Dispatcher
 from services.notify.providers.base import Provider
 from services.notify.providers.simulator import Simulator
-from services.notify.sending import Dispatcher
 from shared import inbox, topology
 from shared.bus import Bus
 from shared.config import Settings

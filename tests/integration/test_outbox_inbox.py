@@ -65,10 +65,9 @@ def test_an_event_written_in_a_rolled_back_transaction_is_never_published(runtim
     seen: list = []
     worker = start_counting_worker(runtime, seen)
     try:
-        with pytest.raises(RuntimeError):
-            with runtime.db.transaction() as session:
-                outbox.add(session, tenant_event("rolled-back"))
-                raise RuntimeError("the domain change failed")
+        with pytest.raises(RuntimeError), runtime.db.transaction() as session:
+            outbox.add(session, tenant_event("rolled-back"))
+            raise RuntimeError("the domain change failed")
         with runtime.db.transaction() as session:
             outbox.add(session, tenant_event("committed"))
         relay = Relay(runtime.db, runtime.bus)

@@ -73,8 +73,9 @@ def test_a_revoked_key_is_403_at_once(notify, client):
     t = new_tenant(notify, "penfro")
     assert client.get("/v2/notifications", headers=bearer(t.api_key)).status_code == 200
     with notify.runtime.db.transaction() as session:
-        from shared.tenancy import ApiKey
         import sqlalchemy as sa
+
+        from shared.tenancy import ApiKey
         key_id = session.scalars(sa.select(ApiKey.id).where(
             ApiKey.tenant_id == t.id, ApiKey.key_type == "live")).one()
         tenants.revoke_key(session, t.id, key_id)
