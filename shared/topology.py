@@ -41,6 +41,8 @@ _NOTIFICATION_OUTCOMES = ("notification.sent", "notification.delivered", "notifi
 QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("notify.requests", "notify", ("notification.requested",),
               "notifications asked for by the scheduler and the inbound auto-replies"),
+    QueueSpec("notify.callbacks", "notify", _NOTIFICATION_OUTCOMES,
+              "delivery-status callbacks to each tenant's own URL (retried through delay queues)"),
     QueueSpec("notify.events", "notify",
               ("subscriber.opted_out", "subscriber.opted_in", "inbound.message.received"),
               "suppression list and received texts"),

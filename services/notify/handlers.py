@@ -63,9 +63,23 @@ def on_inbound_message(event: Event, session: Session) -> None:
                                  content=d["body"], created_at=d["received_at"]))
 
 
-def routes() -> dict[str, list]:
-    """{event type: [handlers]} — one visible map for the whole service."""
+def routes(box=None, http=None) -> dict[str, list]:
+    """{event type: [handlers]} — one visible map for the whole service.
+
+    ``box`` and ``http`` are the delivery-status callbacks' dependencies.
+    """
+    import functools
+
+    import requests
+
+    from services.notify.status_callbacks import post_status_callback
+
+    callback = functools.partial(post_status_callback, http=http or requests.Session(), box=box)
+    outcomes = {t: [callback] for t in ("notification.sent", "notification.delivered",
+                                        "notification.failed", "notification.suppressed",
+                                        "notification.deferred")}
     return {
+        **outcomes,
         "notification.requested": [on_notification_requested],
         "subscriber.opted_out": [on_opted_out],
         "subscriber.opted_in": [on_opted_in],

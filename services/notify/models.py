@@ -82,6 +82,11 @@ class Notification(Base):
     occurrence_key: Mapped[str | None] = mapped_column(sa.String(200))
     appointment_id: Mapped[str | None] = mapped_column(sa.String(36))
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    sender: Mapped[str | None] = mapped_column(sa.String(32))
+    bulk_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
+    # set just before a provider is called: a row found 'sending' with this set and
+    # no outcome had its hand-off interrupted (the sweeper must not send it again)
+    handoff_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     not_before: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -113,6 +118,49 @@ class ReceivedText(Base):
     notify_number: Mapped[str] = mapped_column(sa.String(32))
     content: Mapped[str] = mapped_column(sa.Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UsageCounter(Base):
+    """Fixed-window counters: requests per API key per minute, messages per tenant per day."""
+
+    __tablename__ = "usage_counters"
+
+    scope: Mapped[str] = mapped_column(sa.String(16), primary_key=True)     # "key-minute", "tenant-day"
+    subject: Mapped[str] = mapped_column(sa.String(36), primary_key=True)   # key id / tenant id
+    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    count: Mapped[int] = mapped_column(sa.Integer, default=0)
+
+
+class BulkJob(Base):
+    """A CSV or JSON bulk send: progress and per-row errors for GET /api/bulk/{id}."""
+
+    __tablename__ = "bulk_jobs"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    template_id: Mapped[str] = mapped_column(sa.String(36))
+    channel: Mapped[str] = mapped_column(sa.String(8))
+    status: Mapped[str] = mapped_column(sa.String(16), default="processing")
+    total_rows: Mapped[int] = mapped_column(sa.Integer, default=0)
+    accepted: Mapped[int] = mapped_column(sa.Integer, default=0)
+    rejected: Mapped[int] = mapped_column(sa.Integer, default=0)
+    errors: Mapped[list] = mapped_column(sa.JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class ProviderState(Base):
+    """Provider health as the dispatchers see it (circuit state, recent errors, latency),
+    written by the worker so the API process (/ops, /metrics) can show it."""
+
+    __tablename__ = "provider_states"
+
+    provider: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    circuit: Mapped[str] = mapped_column(sa.String(16), default="closed")
+    recent_calls: Mapped[int] = mapped_column(sa.Integer, default=0)
+    recent_errors: Mapped[int] = mapped_column(sa.Integer, default=0)
+    latency_p50_ms: Mapped[float | None] = mapped_column(sa.Float)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 metadata = Base.metadata

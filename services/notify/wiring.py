@@ -59,7 +59,7 @@ class NotifyService:
         return app
 
     def queue_handlers(self) -> dict:
-        routes = handlers.routes()
+        routes = handlers.routes(box=self.runtime.box)
         out = {}
         for spec in topology.queues_for(SERVICE):
             consumer = spec.name
