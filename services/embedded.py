@@ -74,11 +74,17 @@ class Platform:
         return {name: f"http://127.0.0.1:{port}" for name, port in self.settings.ports.items()}
 
     def stop(self) -> None:
-        for server in self.servers:
-            server.shutdown()
-            server.server_close()
+        for bg in self.backgrounds:      # every loop stops at once, then we wait
+            bg.signal()
+        closing = [threading.Thread(target=server.shutdown, daemon=True) for server in self.servers]
+        for t in closing:
+            t.start()
         for bg in self.backgrounds:
-            bg.stop()
+            bg.join()
+        for t in closing:
+            t.join()
+        for server in self.servers:
+            server.server_close()
         self.bus.close()
         for svc in self.services:
             svc.runtime.db.dispose()

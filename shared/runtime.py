@@ -112,10 +112,17 @@ class Background:
     def wait_ready(self, timeout: float = 10.0) -> bool:
         return self.worker.ready.wait(timeout) if self.worker else True
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def signal(self) -> None:
+        """Ask every loop to stop; :meth:`join` waits for them."""
         self.stop_event.set()
         self.runtime.relay.nudge.set()
         if self.worker:
             self.worker.should_stop = True
+
+    def join(self, timeout: float = 5.0) -> None:
         for t in self.threads:
             t.join(timeout)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.signal()
+        self.join(timeout)

@@ -1,0 +1,61 @@
+"""Who a campaign reaches: the audience filter, checked at set-up and run as SQL.
+
+An audience is a filter on subscriber attributes, ``{"round": "A"}`` or
+``{"round": ["A", "B"]}`` (any of); ``{}`` is every subscriber.  Attributes are
+compared as text, the same way on SQLite and PostgreSQL.  A subscriber is
+*eligible* for a channel when they have not opted out and have a contact for
+it.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from services.scheduler.models import Subscriber
+
+MAX_FILTERS = 20
+MAX_KEY = 64
+
+
+def problems(audience: Any) -> list[str]:
+    """Why ``audience`` is not a valid filter, as sentences naming the attribute."""
+    if not isinstance(audience, dict):
+        return ["audience must be an object of attribute filters"]
+    out = []
+    if len(audience) > MAX_FILTERS:
+        out.append(f"audience may filter on at most {MAX_FILTERS} attributes")
+    for key, value in audience.items():
+        if not key or len(key) > MAX_KEY:
+            out.append(f"audience attribute names must be 1-{MAX_KEY} characters")
+        elif isinstance(value, list):
+            if not value or not all(isinstance(v, str) for v in value):
+                out.append(f"audience.{key} must be a text value or a non-empty list of them")
+        elif not isinstance(value, str):
+            out.append(f"audience.{key} must be a text value or a non-empty list of them")
+    return out
+
+
+def conditions(tenant_id: str, channel: str, audience: dict) -> list:
+    """SQL conditions selecting ``tenant_id``'s subscribers eligible on ``channel``."""
+    contact = Subscriber.phone if channel == "sms" else Subscriber.email
+    where = [Subscriber.tenant_id == tenant_id, Subscriber.opted_out.is_(False),
+             contact.is_not(None)]
+    for key, value in sorted(audience.items()):
+        # CAST makes SQLite's json_extract (which keeps numbers numeric) and
+        # PostgreSQL's ->> (always text) compare the same way.
+        attribute = sa.cast(Subscriber.attributes[key].as_string(), sa.String)
+        where.append(attribute.in_(value) if isinstance(value, list) else attribute == value)
+    return where
+
+
+def eligible(tenant_id: str, channel: str, audience: dict) -> sa.Select:
+    """The eligible subscribers, in id order (the order the ticker walks them)."""
+    return (sa.select(Subscriber).where(*conditions(tenant_id, channel, audience))
+            .order_by(Subscriber.id))
+
+
+def size(session, tenant_id: str, channel: str, audience: dict) -> int:
+    """How many subscribers the audience reaches now."""
+    return session.scalar(sa.select(sa.func.count()).select_from(Subscriber)
+                          .where(*conditions(tenant_id, channel, audience))) or 0

@@ -1,0 +1,73 @@
+"""Event handlers of the scheduler: small functions, dependencies as parameters.
+
+The map from event type to handlers is in :func:`routes`; the composition root
+(``wiring.py``) binds it to the ``scheduler.events`` queue.  Each handler runs
+inside the inbox transaction, so a redelivered event changes nothing twice.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from services.scheduler.models import CampaignStat, Subscriber
+from shared import phone
+from shared.db import utcnow
+from shared.events import Event
+from shared.tenancy import TENANCY_HANDLERS
+
+
+def _set_opted_out(event: Event, session: Session, opted_out: bool) -> None:
+    data = event.data
+    if data.get("channel", "sms") == "sms":
+        # already E.164 from inbound or notify; normalised again so a number
+        # written another way still finds its subscriber
+        recipient = phone.try_normalise(data["recipient"]) or data["recipient"]
+        match = Subscriber.phone == recipient
+    else:
+        match = Subscriber.email == data["recipient"].strip().lower()
+    session.execute(sa.update(Subscriber)
+                    .where(Subscriber.tenant_id == str(event.tenant_id), match)
+                    .values(opted_out=opted_out, updated_at=utcnow()))
+
+
+def on_opted_out(event: Event, session: Session) -> None:
+    """A citizen said STOP (or the team suppressed them): no campaign reaches them again."""
+    _set_opted_out(event, session, True)
+
+
+def on_opted_in(event: Event, session: Session) -> None:
+    """A citizen said START: they are back in their campaigns' audiences."""
+    _set_opted_out(event, session, False)
+
+
+def on_notification_outcome(event: Event, session: Session) -> None:
+    """Count a campaign notification's new status (sent, delivered, failed...)."""
+    data = event.data
+    if not data.get("campaign_id"):
+        return   # an API send or an auto-reply: not ours to count
+    values = {"campaign_id": str(data["campaign_id"]),
+              "occurrence_key": data.get("occurrence_key") or "",
+              "status": data["status"], "tenant_id": str(event.tenant_id), "count": 1,
+              "updated_at": utcnow()}
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(CampaignStat).values(**values)
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=["campaign_id", "occurrence_key", "status"],
+        set_={"count": CampaignStat.count + 1, "updated_at": stmt.excluded.updated_at}))
+
+
+def routes() -> dict[str, list]:
+    """{event type: [handlers]} — one visible map for the whole service."""
+    outcome = [on_notification_outcome]
+    return {
+        **TENANCY_HANDLERS,
+        "subscriber.opted_out": [on_opted_out],
+        "subscriber.opted_in": [on_opted_in],
+        "notification.sent": outcome,
+        "notification.delivered": outcome,
+        "notification.failed": outcome,
+        "notification.suppressed": outcome,
+        "notification.deferred": outcome,
+    }

@@ -1,0 +1,154 @@
+"""Adding and updating subscribers: one row at a time, bad rows reported, good rows kept.
+
+A subscriber is known by their phone (E.164) or their email (lower-cased)
+within a tenant, so posting the same person again updates them and never
+makes a second row.  An upload never clears an opt-out: only the citizen's
+own START (``subscriber.opted_in``) does that.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from marshmallow import ValidationError as MarshmallowError
+from sqlalchemy.orm import Session
+
+from services.scheduler.models import Subscriber
+from services.scheduler.schemas import SubscriberIn
+from shared import phone
+from shared.db import utcnow
+from shared.errors import flatten_messages
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+LOOKUP_CHUNK = 500     # keeps IN (...) lists well inside every database's limits
+
+
+class RowProblem(ValueError):
+    """Why one row was not accepted, in words a service team can act on."""
+
+
+@dataclass
+class UpsertOutcome:
+    created: int = 0
+    updated: int = 0
+    errors: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"created": self.created, "updated": self.updated, "errors": self.errors}
+
+
+def clean(row: Any) -> dict:
+    """One posted row, validated and normalised; raises :class:`RowProblem`."""
+    if not isinstance(row, dict):
+        raise RowProblem("each subscriber must be a JSON object")
+    try:
+        data = SubscriberIn().load(row)
+    except MarshmallowError as exc:
+        raise RowProblem("; ".join(flatten_messages(exc.messages))) from exc
+    # Only what was posted is changed on an existing subscriber: keep the key
+    # out when it was not given, so a re-post without "language" keeps it.
+    data = {k: v for k, v in data.items() if k in row}
+    if data.get("phone"):
+        try:
+            data["phone"] = phone.normalise(data["phone"])
+        except phone.InvalidPhoneNumber as exc:
+            raise RowProblem(f"phone {exc}") from exc
+    if data.get("email"):
+        address = data["email"].strip().lower()
+        if not EMAIL.match(address):
+            raise RowProblem("email Not a valid email address")
+        data["email"] = address
+    return data
+
+
+def upsert(session: Session, tenant_id: str, rows: list) -> UpsertOutcome:
+    """Create or update each row for ``tenant_id``; the caller's transaction commits."""
+    outcome = UpsertOutcome()
+    cleaned: list[tuple[int, dict]] = []
+    for index, row in enumerate(rows):
+        try:
+            cleaned.append((index, clean(row)))
+        except RowProblem as exc:
+            outcome.errors.append({"index": index, "reason": str(exc)})
+    known = _Known.load(session, tenant_id, cleaned)
+    for index, data in cleaned:
+        by_phone, by_email = known.find(data.get("phone"), data.get("email"))
+        if by_phone is not None and by_email is not None and by_phone is not by_email:
+            outcome.errors.append({"index": index, "reason": "phone and email belong to two "
+                                   "different subscribers"})
+            continue
+        existing = by_phone or by_email
+        if existing is None:
+            known.remember(_create(session, tenant_id, data))
+            outcome.created += 1
+        else:
+            known.forget(existing)
+            _update(existing, data)
+            known.remember(existing)
+            outcome.updated += 1
+    return outcome
+
+
+def _create(session: Session, tenant_id: str, data: dict) -> Subscriber:
+    now = utcnow()
+    sub = Subscriber(id=str(uuid.uuid4()), tenant_id=tenant_id, phone=data.get("phone"),
+                     email=data.get("email"), language=data.get("language"),
+                     attributes=data.get("attributes") or {}, opted_out=False,
+                     created_at=now, updated_at=now)
+    session.add(sub)
+    return sub
+
+
+def _update(sub: Subscriber, data: dict) -> None:
+    for name in ("phone", "email"):
+        if data.get(name):
+            setattr(sub, name, data[name])
+    if "language" in data:
+        sub.language = data["language"]
+    if "attributes" in data:
+        # merged, so posting {"round": "B"} moves a subscriber without losing the UPRN
+        sub.attributes = {**(sub.attributes or {}), **data["attributes"]}
+    sub.updated_at = utcnow()
+
+
+@dataclass
+class _Known:
+    """The tenant's subscribers this request touches, by phone and by email."""
+
+    by_phone: dict[str, Subscriber]
+    by_email: dict[str, Subscriber]
+
+    @classmethod
+    def load(cls, session: Session, tenant_id: str, cleaned: list[tuple[int, dict]]) -> _Known:
+        phones = {d["phone"] for _i, d in cleaned if d.get("phone")}
+        emails = {d["email"] for _i, d in cleaned if d.get("email")}
+        known = cls({}, {})
+        for column, values in ((Subscriber.phone, phones), (Subscriber.email, emails)):
+            for chunk in _chunks(sorted(values), LOOKUP_CHUNK):
+                for sub in session.scalars(sa.select(Subscriber).where(
+                        Subscriber.tenant_id == tenant_id, column.in_(chunk))):
+                    known.remember(sub)
+        return known
+
+    def find(self, phone_: str | None, email: str | None):
+        return (self.by_phone.get(phone_) if phone_ else None,
+                self.by_email.get(email) if email else None)
+
+    def remember(self, sub: Subscriber) -> None:
+        if sub.phone:
+            self.by_phone[sub.phone] = sub
+        if sub.email:
+            self.by_email[sub.email] = sub
+
+    def forget(self, sub: Subscriber) -> None:
+        self.by_phone.pop(sub.phone or "", None)
+        self.by_email.pop(sub.email or "", None)
+
+
+def _chunks(values: list, size: int) -> Iterable[list]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]

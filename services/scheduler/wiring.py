@@ -1,0 +1,57 @@
+"""The scheduler service's composition root: runtime, ticker, app, worker."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flask import Flask
+
+from services.scheduler import api, handlers
+from services.scheduler.ticker import Ticker
+from shared import inbox, topology
+from shared.bus import Bus
+from shared.config import Settings
+from shared.http import base_app
+from shared.runtime import Background, Runtime
+
+SERVICE = "scheduler"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass
+class SchedulerService:
+    runtime: Runtime
+    ticker: Ticker = field(init=False)
+
+    def __post_init__(self):
+        self.ticker = Ticker(self.runtime.db, interval=self.runtime.settings.ticker_interval,
+                             on_outbox=self.runtime.relay.nudge.set)
+
+    def nudge(self) -> None:
+        """Wake the ticker: something became due (a campaign for now, a resume)."""
+        self.ticker.nudge.set()
+
+    def create_app(self) -> Flask:
+        app, flask_api = base_app(self.runtime, "Hysbys scheduler",
+                                  "Subscribers, campaigns, occurrences and the ticker")
+        flask_api.register_blueprint(api.blueprint(self.runtime, self.nudge))
+        return app
+
+    def queue_handlers(self) -> dict:
+        routes = handlers.routes()
+        out = {}
+        for spec in topology.queues_for(SERVICE):
+            consumer = spec.name
+            out[spec.name] = inbox.dispatcher(
+                self.runtime.db, consumer, {t: routes[t] for t in spec.event_types})
+        return out
+
+    def background(self, with_ticker: bool = True) -> Background:
+        """Worker and relay, plus the ticker unless it runs as its own process."""
+        loops = [self.ticker.run_forever] if with_ticker else []
+        return Background(self.runtime, self.queue_handlers(), loops)
+
+
+def build(settings: Settings, bus: Bus | None = None) -> SchedulerService:
+    runtime = Runtime.build(settings, SERVICE, MIGRATIONS, bus=bus)
+    return SchedulerService(runtime)

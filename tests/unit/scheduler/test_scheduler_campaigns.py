@@ -1,0 +1,146 @@
+"""Campaigns over HTTP: set-up with errors that name the field, pause/resume, isolation."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+
+from shared import events
+from shared.db import utcnow
+
+TEMPLATE_ID = str(uuid.uuid4())
+
+
+def broadcast(**overrides) -> dict:
+    body = {"name": "Bins: Christmas changes", "template_id": TEMPLATE_ID, "channel": "sms",
+            "send_at": (utcnow() + dt.timedelta(days=1)).replace(microsecond=0).isoformat(),
+            "audience": {"round": "A"}, "personalisation": {"date": "27 Rhagfyr"}}
+    body.update(overrides)
+    return body
+
+
+def test_a_broadcast_is_scheduled_with_one_pending_occurrence_keyed_by_its_send_time(
+        client, new_tenant):
+    t = new_tenant("penfro")
+    resp = client.post("/api/campaigns", headers=t.headers(),
+                       json=broadcast(send_at="2099-11-25T18:00:00+00:00"))
+    assert resp.status_code == 201
+    body = resp.get_json()
+    assert (body["kind"], body["status"], body["channel"]) == ("broadcast", "scheduled", "sms")
+    assert body["send_at"] == "2099-11-25T18:00:00.000000Z"
+    assert body["audience"] == {"round": "A"}
+    assert [(o["occurrence_key"], o["status"]) for o in body["occurrences"]] == [
+        ("2099-11-25T18:00:00Z", "pending")]
+    assert body["stats"] == {}
+
+
+def test_a_send_time_given_in_welsh_summer_time_is_stored_in_utc(client, new_tenant):
+    t = new_tenant("penfro")
+    body = client.post("/api/campaigns", headers=t.headers(),
+                       json=broadcast(send_at="2099-07-01T18:00:00+01:00")).get_json()
+    assert body["occurrences"][0]["occurrence_key"] == "2099-07-01T17:00:00Z"
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"template_id": None}, "template_id"),
+    ({"template_id": "not-a-uuid"}, "template_id"),
+    ({"channel": "letter"}, "channel"),
+    ({"kind": "lottery"}, "kind"),
+    ({"send_at": "2099-11-25T18:00:00"}, "send_at"),
+    ({"send_at": "tomorrow"}, "send_at"),
+    ({"audience": {"round": 5}}, "audience.round"),
+    ({"audience": ["A"]}, "audience"),
+    ({"name": ""}, "name"),
+    ({"colour": "blue"}, "colour"),
+])
+def test_a_bad_campaign_is_a_400_that_names_the_field(client, new_tenant, error_messages,
+                                                      change, field):
+    t = new_tenant("penfro")
+    resp = client.post("/api/campaigns", headers=t.headers(), json=broadcast(**change))
+    assert resp.status_code == 400
+    assert any(field in m for m in error_messages(resp)), error_messages(resp)
+    assert resp.get_json()["errors"][0]["error"] == "ValidationError"
+
+
+def test_a_send_time_more_than_a_minute_in_the_past_is_a_400_naming_send_at(
+        client, new_tenant, error_messages):
+    t = new_tenant("penfro")
+    past = (utcnow() - dt.timedelta(minutes=5)).isoformat()
+    resp = client.post("/api/campaigns", headers=t.headers(), json=broadcast(send_at=past))
+    assert (resp.status_code, error_messages(resp)) == (400, ["send_at must not be in the past"])
+
+
+def test_a_send_time_a_few_seconds_ago_is_due_now_and_wakes_the_ticker(
+        scheduler, client, new_tenant):
+    t = new_tenant("penfro")
+    just_now = (utcnow() - dt.timedelta(seconds=5)).isoformat()
+    assert not scheduler.ticker.nudge.is_set()
+    resp = client.post("/api/campaigns", headers=t.headers(), json=broadcast(send_at=just_now))
+    assert resp.status_code == 201
+    assert scheduler.ticker.nudge.is_set()
+
+
+def test_another_tenants_campaign_is_404_whatever_you_do_to_it(client, new_tenant,
+                                                                  error_messages):
+    penfro, caerdydd = new_tenant("penfro"), new_tenant("caerdydd")
+    cid = client.post("/api/campaigns", headers=penfro.headers(), json=broadcast()).get_json()["id"]
+    for resp in (client.get(f"/api/campaigns/{cid}", headers=caerdydd.headers()),
+                 client.post(f"/api/campaigns/{cid}/pause", headers=caerdydd.headers()),
+                 client.post(f"/api/campaigns/{cid}/resume", headers=caerdydd.headers())):
+        assert (resp.status_code, error_messages(resp)) == (404, ["No result found"])
+    assert client.get("/api/campaigns", headers=caerdydd.headers()).get_json()["campaigns"] == []
+    assert client.get(f"/api/campaigns/{cid}", headers=penfro.headers()).status_code == 200
+
+
+def test_a_campaign_id_that_is_not_a_uuid_is_404(client, new_tenant):
+    t = new_tenant("penfro")
+    assert client.get("/api/campaigns/42", headers=t.headers()).status_code == 404
+
+
+def test_a_campaign_can_be_paused_and_resumed_and_both_are_idempotent(client, new_tenant):
+    t = new_tenant("penfro")
+    cid = client.post("/api/campaigns", headers=t.headers(), json=broadcast()).get_json()["id"]
+    for _ in range(2):
+        resp = client.post(f"/api/campaigns/{cid}/pause", headers=t.headers())
+        assert (resp.status_code, resp.get_json()["status"]) == (200, "paused")
+    for _ in range(2):
+        resp = client.post(f"/api/campaigns/{cid}/resume", headers=t.headers())
+        assert (resp.status_code, resp.get_json()["status"]) == (200, "scheduled")
+
+
+def test_campaigns_are_listed_newest_first_and_can_be_filtered_by_status(client, new_tenant):
+    t = new_tenant("penfro")
+    first = client.post("/api/campaigns", headers=t.headers(), json=broadcast(name="one"))
+    second = client.post("/api/campaigns", headers=t.headers(), json=broadcast(name="two"))
+    client.post(f"/api/campaigns/{first.get_json()['id']}/pause", headers=t.headers())
+    listed = client.get("/api/campaigns", headers=t.headers()).get_json()["campaigns"]
+    assert [c["name"] for c in listed] == ["two", "one"]
+    paused = client.get("/api/campaigns?status=paused", headers=t.headers()).get_json()
+    assert [c["id"] for c in paused["campaigns"]] == [first.get_json()["id"]]
+    assert second.get_json()["id"] not in [c["id"] for c in paused["campaigns"]]
+
+
+def test_a_campaign_reports_delivery_stats_per_status(client, new_tenant, deliver):
+    t = new_tenant("penfro")
+    created = client.post("/api/campaigns", headers=t.headers(), json=broadcast()).get_json()
+    key = created["occurrences"][0]["occurrence_key"]
+    for status, event_type in (("sent", "notification.sent"),
+                               ("delivered", "notification.delivered"),
+                               ("delivered", "notification.delivered"),
+                               ("permanent-failure", "notification.failed")):
+        deliver(events.make(event_type, t.id, notification_id=uuid.uuid4(), status=status,
+                            channel="sms", campaign_id=created["id"], occurrence_key=key))
+    body = client.get(f"/api/campaigns/{created['id']}", headers=t.headers()).get_json()
+    assert body["stats"] == {"sent": 1, "delivered": 2, "permanent-failure": 1}
+    assert body["occurrences"][0]["stats"] == body["stats"]
+
+
+def test_the_audience_size_counts_who_the_campaign_would_reach_now(client, new_tenant):
+    t = new_tenant("penfro")
+    client.post("/api/subscribers", headers=t.headers(), json=[
+        {"phone": "07700900001", "attributes": {"round": "A"}},
+        {"phone": "07700900002", "attributes": {"round": "B"}},
+        {"email": "c@example.com", "attributes": {"round": "A"}}])
+    body = client.post("/api/campaigns", headers=t.headers(), json=broadcast()).get_json()
+    assert body["audience_size"] == 1
