@@ -59,3 +59,13 @@ def _reason(exc: NumberParseException) -> str:
         NumberParseException.TOO_SHORT_NSN: "too short",
         NumberParseException.TOO_LONG: "too long",
     }.get(exc.error_type, str(exc))
+
+
+def normalise_email(raw: str) -> str:
+    """One form for an email address everywhere (suppression and opt-out matching)."""
+    import re
+
+    address = (raw or "").strip()
+    if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", address) or len(address) > 320:
+        raise ValueError("Not a valid email address")
+    return address.lower()

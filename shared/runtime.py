@@ -33,6 +33,9 @@ class Runtime:
     box: SecretBox
     migrations: Path
     relay: Relay = field(init=False)
+    # Read at scrape time: a gauge whose truth is in the database (scheduler lag,
+    # provider state) is right in every process, not only the one running the loop.
+    gauges: list[Callable[[], None]] = field(default_factory=list)
 
     def __post_init__(self):
         self.relay = Relay(self.db, self.bus, interval=self.settings.relay_interval)
@@ -80,6 +83,11 @@ class Runtime:
                         METRICS.queue_consumers.labels(queue=name).set(consumers)
         except Exception:  # noqa: BLE001
             log.warning("could not read queue depths")
+        for refresh in self.gauges:
+            try:
+                refresh()
+            except Exception:  # noqa: BLE001 - one failing gauge must not fail the scrape
+                log.warning("could not refresh a gauge", exc_info=True)
 
 
 class Background:
