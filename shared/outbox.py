@@ -74,8 +74,8 @@ class Relay:
             rows = session.scalars(query).all()
             if not rows:
                 return 0
-            self.bus.publish(conn, (OutgoingMessage(r.event_id, r.event_type, r.body,
-                                                    r.correlation_id) for r in rows))
+            self.bus.publish_batch(conn, [OutgoingMessage(r.event_id, r.event_type, r.body,
+                                                          r.correlation_id) for r in rows])
             now = utcnow()
             session.execute(sa.update(OutboxRow)
                             .where(OutboxRow.seq.in_([r.seq for r in rows]))
@@ -102,7 +102,7 @@ class Relay:
     def run_forever(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                with self.bus.connection() as conn:
+                with self.bus.connection(confirm_each=False) as conn:
                     conn.ensure_connection(max_retries=3)
                     while not stop.is_set():
                         published = self.run_once(conn)

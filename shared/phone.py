@@ -5,11 +5,16 @@ Normalised to E.164 with ``phonenumbers``; UK is the default region, so
 """
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 
 DEFAULT_REGION = "GB"
 OFCOM_DRAMA_MOBILE = "+447700900"
+# What people type around digits.  Letters are refused: libphonenumber would read
+# "07700 900ABC" as a keypad number (…900222) and text a stranger.
+_ALLOWED = re.compile(r"^[0-9\s+()./\-]+$")
 
 
 class InvalidPhoneNumber(ValueError):
@@ -17,20 +22,22 @@ class InvalidPhoneNumber(ValueError):
 
 
 def normalise(raw: str, region: str = DEFAULT_REGION, *, mobile_only: bool = False) -> str:
+    """``raw`` as E.164 (``+447700900123``), or :class:`InvalidPhoneNumber` saying why."""
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidPhoneNumber("Not a valid phone number: it is empty")
     text = raw.strip()
+    if not _ALLOWED.match(text):
+        raise InvalidPhoneNumber("Not a valid phone number: it must not contain letters or "
+                                 "symbols other than + ( ) - . /")
+    if text.count("+") > 1 or "+" in text[1:]:
+        raise InvalidPhoneNumber("Not a valid phone number: + may only come first")
     if text.startswith("00"):
         text = "+" + text[2:]
     try:
         number = phonenumbers.parse(text, region)
     except NumberParseException as exc:
         raise InvalidPhoneNumber(f"Not a valid phone number: {_reason(exc)}") from exc
-    if not phonenumbers.is_possible_number(number):
-        digits = len(phonenumbers.national_significant_number(number))
-        raise InvalidPhoneNumber(
-            f"Not a valid phone number: too {'short' if digits < 10 else 'long'} for "
-            f"+{number.country_code}")
+    _check_length(number)
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     if e164.startswith(OFCOM_DRAMA_MOBILE) and len(e164) == 13:
         # Ofcom's range for fiction, used by GOV.UK Notify's test numbers:
@@ -42,6 +49,18 @@ def normalise(raw: str, region: str = DEFAULT_REGION, *, mobile_only: bool = Fal
             PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE):
         raise InvalidPhoneNumber("Not a UK mobile number: text messages need a mobile")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _check_length(number) -> None:
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    if reason == phonenumbers.ValidationResult.IS_POSSIBLE:
+        return
+    words = {phonenumbers.ValidationResult.TOO_SHORT: "too short",
+             phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "too short",
+             phonenumbers.ValidationResult.TOO_LONG: "too long",
+             phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "unknown country code"}
+    raise InvalidPhoneNumber(f"Not a valid phone number: "
+                             f"{words.get(reason, 'wrong number of digits')} for +{number.country_code}")
 
 
 def try_normalise(raw: str) -> str | None:
