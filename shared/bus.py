@@ -233,21 +233,38 @@ class _MemoryDelayer(threading.Thread):
 
 
 class Worker(ConsumerMixin):
-    """Consumes a service's queues and hands each event to its handler."""
+    """Consumes a service's queues and hands each event to its handler.
 
-    def __init__(self, bus: Bus, handlers: dict[str, Handler], *, prefetch: int = 50,
-                 name: str = "worker"):
+    A handler with a ``batch`` attribute (see :func:`shared.inbox.dispatcher`)
+    gets events in batches — up to ``batch_size``, or whatever arrived within
+    ``batch_wait`` seconds — in one transaction, which is what lets a worker keep
+    up with bin night.  If a batch fails, its events are handled one at a time,
+    so one bad event is retried or dead-lettered on its own.
+    """
+
+    def __init__(self, bus: Bus, handlers: dict[str, Handler], *, prefetch: int = 400,
+                 batch_size: int = 200, batch_wait: float = 0.05, name: str = "worker"):
         """``handlers`` maps a queue name to the callable that processes its events."""
         self.bus = bus
         self.handlers = handlers
-        self.prefetch = prefetch
+        self.prefetch = max(prefetch, batch_size)
+        self.batch_size = batch_size
+        self.batch_wait = batch_wait
         self.name = name
         self.connection = bus.connection()
         self.ready = threading.Event()
+        self._buffers: dict[str, list] = {}
+        self._oldest: dict[str, float] = {}
+
+    def run(self, _tokens=1, **kwargs):
+        # wake at least every batch_wait seconds so a part-filled batch is flushed
+        kwargs.setdefault("safety_interval", self.batch_wait)
+        return super().run(_tokens, **kwargs)
 
     def get_consumers(self, consumer_cls, channel):
         specs = [topology.queue_spec(q) for q in self.handlers]
         self.bus.declare(self.connection, specs)
+        self._buffers.clear()   # after a reconnect, unacked messages come again
         consumers = []
         for spec in specs:
             queues = [q for q in topology.kombu_queues(
@@ -263,6 +280,16 @@ class Worker(ConsumerMixin):
     def on_consume_ready(self, connection, channel, consumers, **kwargs):
         self.ready.set()
 
+    def on_iteration(self):
+        now = time.monotonic()
+        for queue, items in list(self._buffers.items()):
+            if items and now - self._oldest[queue] >= self.batch_wait:
+                self._flush(queue)
+
+    def on_consume_end(self, connection, channel):
+        for queue in list(self._buffers):
+            self._flush(queue)
+
     def on_connection_error(self, exc, interval):
         log.warning("broker connection lost (%s); retrying in %.1fs", exc, interval)
 
@@ -272,13 +299,39 @@ class Worker(ConsumerMixin):
         return on_message
 
     def _on_message(self, queue: str, message) -> None:
-        headers = dict(message.headers or {})
-        raw = message.body
         try:
-            event = Event.from_json(raw)
+            event = Event.from_json(message.body)
         except EventError as exc:
-            self._dead_letter(queue, message, headers, f"poison: {exc}")
+            self._dead_letter(queue, message, dict(message.headers or {}), f"poison: {exc}")
             return
+        if getattr(self.handlers[queue], "batch", None) is None:
+            self._handle_one(queue, event, message)
+            return
+        items = self._buffers.setdefault(queue, [])
+        if not items:
+            self._oldest[queue] = time.monotonic()
+        items.append((event, message))
+        if len(items) >= self.batch_size:
+            self._flush(queue)
+
+    def _flush(self, queue: str) -> None:
+        items = self._buffers.pop(queue, [])
+        if not items:
+            return
+        try:
+            self.handlers[queue].batch([event for event, _ in items])  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - isolate the failing event below
+            log.warning("batch of %d from %s failed (%s); handling one by one", len(items),
+                        queue, exc, extra={"queue": queue})
+            for event, message in items:
+                self._handle_one(queue, event, message)
+            return
+        for event, message in items:
+            METRICS.events_consumed.labels(queue=queue, type=event.type).inc()
+            message.ack()
+
+    def _handle_one(self, queue: str, event: Event, message) -> None:
+        headers = dict(message.headers or {})
         token = logs.correlation_id.set(event.correlation_id or headers.get("correlation_id"))
         try:
             self.handlers[queue](event)
@@ -295,8 +348,8 @@ class Worker(ConsumerMixin):
             METRICS.events_retried.labels(queue=queue, type=event.type).inc()
             headers["x-retries"] = retries + 1
             headers["x-last-error"] = f"{type(exc).__name__}: {exc}"[:500]
-            self.bus.delay(self.connection, queue, _text(raw), headers, backoff(retries),
-                           message_id=str(event.id))
+            self.bus.delay(self.connection, queue, _text(message.body), headers,
+                           backoff(retries), message_id=str(event.id))
             message.ack()
             return
         finally:
@@ -307,7 +360,7 @@ class Worker(ConsumerMixin):
     def _dead_letter(self, queue: str, message, headers: dict, reason: str) -> None:
         log.error("dead-lettering a message from %s: %s", queue, reason, extra={"queue": queue})
         headers.update({"x-error": reason[:1000], "x-original-queue": queue,
-                        "x-dead-lettered-at": time.time()})
+                         "x-dead-lettered-at": time.time()})
         self.bus.send_to_queue(self.connection, queue + topology.DLQ_SUFFIX, _text(message.body),
                                headers, message_id=message.properties.get("message_id"))
         METRICS.events_dead_lettered.labels(queue=queue).inc()

@@ -47,13 +47,48 @@ def handle_once(db: Database, consumer: str, event: Event, handler: EventHandler
     return True
 
 
-def dispatcher(db: Database, consumer: str, routes: dict[str, list[EventHandler]]):
-    """A queue's handler: the event type picks the handlers, all run in one transaction."""
-    def handle(event: Event) -> None:
-        handlers = routes.get(event.type, [])
+def claim_many(session: Session, events: list[Event], consumer: str) -> set[str]:
+    """Claim a batch; returns the ids of the events this consumer had not seen."""
+    if not events:
+        return set()
+    now = utcnow()
+    rows = [{"event_id": str(e.id), "consumer": consumer, "event_type": e.type,
+             "processed_at": now} for e in events]
+    stmt = (insert_for(session, InboxRow).values(rows).on_conflict_do_nothing()
+            .returning(InboxRow.event_id))
+    return set(session.scalars(stmt).all())
 
-        def run_all(ev: Event, session: Session) -> None:
-            for h in handlers:
-                h(ev, session)
-        handle_once(db, consumer, event, run_all)
-    return handle
+
+class _Dispatcher:
+    """A queue's handler: the event type picks the handlers, all in one transaction.
+
+    Called with one event, or (``.batch``) with many in a single transaction —
+    the per-event handlers are the same either way.
+    """
+
+    def __init__(self, db: Database, consumer: str, routes: dict[str, list[EventHandler]]):
+        self.db = db
+        self.consumer = consumer
+        self.routes = routes
+
+    def _run(self, event: Event, session: Session) -> None:
+        for handler in self.routes.get(event.type, []):
+            handler(event, session)
+
+    def __call__(self, event: Event) -> None:
+        handle_once(self.db, self.consumer, event, self._run)
+
+    def batch(self, events: list[Event]) -> None:
+        with self.db.transaction() as session:
+            fresh = claim_many(session, events, self.consumer)
+            duplicates = len(events) - len(fresh)
+            if duplicates:
+                METRICS.events_duplicate.labels(consumer=self.consumer).inc(duplicates)
+            for event in events:
+                if str(event.id) in fresh:
+                    fresh.discard(str(event.id))   # a batch may hold one event twice
+                    self._run(event, session)
+
+
+def dispatcher(db: Database, consumer: str, routes: dict[str, list[EventHandler]]) -> _Dispatcher:
+    return _Dispatcher(db, consumer, routes)
