@@ -1,0 +1,124 @@
+"""The platform as separate processes, the way docker-compose runs it, with RSS sampling."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import psutil
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Proc:
+    name: str
+    argv: list[str]
+    env: dict
+    metrics_port: int | None = None
+    popen: subprocess.Popen | None = None
+    peak_rss: int = 0
+    log_path: str | None = None
+
+    def start(self) -> None:
+        log = open(self.log_path, "w") if self.log_path else subprocess.DEVNULL
+        self.popen = subprocess.Popen([sys.executable, "-m", "services.cli", *self.argv],
+                                      env=self.env, stdout=log, stderr=log)
+
+    def sample(self) -> None:
+        try:
+            rss = psutil.Process(self.popen.pid).memory_info().rss
+        except (psutil.Error, AttributeError):
+            return
+        self.peak_rss = max(self.peak_rss, rss)
+
+    def metric(self, name: str, labels: dict | None = None) -> float:
+        """Sum of a metric's samples (matching ``labels``) from the process's /metrics."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        text = requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+        total = 0.0
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and all(sample.labels.get(k) == v
+                                               for k, v in (labels or {}).items()):
+                    total += sample.value
+        return total
+
+    def stop(self) -> None:
+        if self.popen and self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+
+
+@dataclass
+class Stack:
+    """Workers, ticker and APIs as their own processes, sharing one env."""
+
+    env: dict
+    procs: list[Proc] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _sampler: threading.Thread | None = None
+
+    def add(self, name: str, argv: list[str], *, metrics: bool = True, log_dir: str | None = None
+            ) -> Proc:
+        port = free_port() if metrics else None
+        env = {**self.env, **({"HYSBYS_METRICS_PORT": str(port)} if port else {})}
+        p = Proc(name, argv, env, port, log_path=f"{log_dir}/{name}.log" if log_dir else None)
+        self.procs.append(p)
+        return p
+
+    def start(self) -> None:
+        for p in self.procs:
+            p.start()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.25):
+            for p in self.procs:
+                p.sample()
+
+    def wait_http(self, url: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(url, timeout=1).status_code < 500:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{url} did not come up")
+
+    def stop(self) -> None:
+        self._stop.set()
+        for p in self.procs:
+            p.stop()
+
+    def peak_rss_mb(self) -> dict[str, float]:
+        return {p.name: round(p.peak_rss / 2**20, 1) for p in self.procs}
+
+
+def platform_env(database_url: str, broker_url: str, secret_key: str, admin_token: str,
+                 ports: dict[str, int]) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HYSBYS_")}
+    env.update({
+        "HYSBYS_DATABASE_URL": database_url, "HYSBYS_BROKER_URL": broker_url,
+        "HYSBYS_SECRET_KEY": secret_key, "HYSBYS_ADMIN_TOKEN": admin_token,
+        "HYSBYS_NOTIFY_PORT": str(ports["notify"]), "HYSBYS_INBOUND_PORT": str(ports["inbound"]),
+        "HYSBYS_SCHEDULER_PORT": str(ports["scheduler"]), "HYSBYS_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": os.getcwd(),
+    })
+    return env
