@@ -7,7 +7,7 @@ import os
 import platform
 import subprocess
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import sqlalchemy as sa
 

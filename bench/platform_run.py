@@ -34,7 +34,7 @@ class Platform:
 
     @classmethod
     def start(cls, database_url: str, broker_url: str, log_dir: str | None = None,
-              notify_workers: int = 1) -> "Platform":
+              notify_workers: int = 1) -> Platform:
         ports = {"notify": free_port(), "inbound": free_port(), "scheduler": free_port()}
         admin_token = "bench-admin-" + uuid.uuid4().hex
         env = platform_env(database_url, broker_url, Fernet.generate_key().decode(),
@@ -52,10 +52,13 @@ class Platform:
                   metrics=False, log_dir=log_dir)
         stack.add("scheduler-api", ["serve", "scheduler", "--workers", "1"], metrics=False,
                   log_dir=log_dir)
+        stack.add("inbound-api", ["serve", "inbound", "--workers", "2", "--threads", "8"],
+                  metrics=False, log_dir=log_dir)
         stack.start()
         urls = {k: f"http://127.0.0.1:{v}" for k, v in ports.items()}
         stack.wait_http(urls["notify"] + "/healthz")
         stack.wait_http(urls["scheduler"] + "/healthz")
+        stack.wait_http(urls["inbound"] + "/healthz")
         return cls(stack, database_url, urls, {"Authorization": f"Bearer {admin_token}"})
 
     def proc(self, name: str):
