@@ -9,6 +9,7 @@ from flask import g
 from flask_smorest import Blueprint
 
 from services.notify import schemas, tenants
+from services.notify.api_v2 import require_json_body
 from shared.http import require_admin
 from shared.runtime import Runtime
 from shared.tenancy import Tenant
@@ -27,6 +28,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
     @blp.before_request
     def _admin_only():
         require_admin(runtime)
+        require_json_body()
 
     @blp.route("/tenants", methods=["POST"])
     @blp.arguments(schemas.TenantCreate)

@@ -8,53 +8,80 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
-from flask import request, url_for
+from flask import g, request, url_for
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 
-from services.notify import schemas
-from services.notify.models import Notification, ReceivedText, Template
+from services.notify import limits, schemas
+from services.notify.models import Notification, ReceivedText, Template, TemplateVersion
 from services.notify.sending import SendRequest, accept
-from services.notify.templates import MissingPersonalisation, render_message
-from shared.errors import NotFound, ValidationError
+from services.notify.templates import MissingPersonalisation, render_message, template_placeholders
+from shared.db import utcnow
+from shared.errors import ApiError, NotFound, ValidationError
 from shared.http import authenticated, iso
 from shared.runtime import Runtime
 from shared.tenancy import Tenant
 
 PAGE_SIZE = 250
+MAX_VERSION = 2**31 - 1   # an INTEGER column: a larger number is simply not a version
+FAILED = ["permanent-failure", "temporary-failure", "technical-failure"]
+SECURITY = [{"bearer": []}]
+
+
+def guard(runtime: Runtime) -> None:
+    """Before every tenant call: authenticate (401/403), count it against the key's
+    per-minute limit (429), and refuse a body that is not JSON (415)."""
+    caller = authenticated(runtime)
+    with runtime.db.transaction() as session:
+        tenant = session.get(Tenant, caller.tenant_id)
+        limits.check_request_rate(session, key_id=caller.key_id, key_type=caller.key_type,
+                                  per_minute=tenant.setting("rate_limit_per_minute"), now=utcnow())
+    if request.endpoint not in JSON_OR_CSV:
+        require_json_body()
+
+
+# endpoints that read their own body (CSV or JSON)
+JSON_OR_CSV = {"native.bulk_send"}
+
+
+def require_json_body() -> None:
+    """A request with a body must say it is JSON (415 otherwise, before it is parsed)."""
+    if request.method in ("POST", "PUT", "PATCH") and request.content_length \
+            and not request.is_json:
+        raise ApiError("Content-Type must be application/json", 415, "UnsupportedMediaTypeError")
 
 
 def blueprint(runtime: Runtime, nudge) -> Blueprint:
     blp = Blueprint("v2", __name__, url_prefix="/v2",
                     description="GOV.UK Notify v2 compatible API")
     # Authenticate before the body is parsed: a caller without a token gets 401, as on Notify.
-    blp.before_request(lambda: authenticated(runtime) and None)
-
-    def base_url() -> str:
-        return request.host_url.rstrip("/")
-
-    def template_ref(n_or_t, version: int | None = None) -> dict:
-        tid = n_or_t.template_id if isinstance(n_or_t, Notification) else n_or_t.id
-        ver = version if version is not None else (
-            n_or_t.template_version if isinstance(n_or_t, Notification) else n_or_t.version)
-        return {"id": tid, "version": ver, "uri": f"{base_url()}/v2/template/{tid}/version/{ver}"}
+    blp.before_request(lambda: guard(runtime))
 
     def send(channel: str, args: dict, recipient_field: str):
         caller = authenticated(runtime)
+        if args.get("scheduled_for"):
+            # Notify's answer to a service without scheduling: never send early instead
+            raise ApiError("Cannot schedule notifications (this feature is invite-only)", 400,
+                           "BadRequestError")
         req = SendRequest(
             channel=channel, template_id=str(args["template_id"]),
             recipient=args[recipient_field], personalisation=args.get("personalisation") or {},
             reference=args.get("reference"), language=args.get("language"),
             key_id=caller.key_id, key_type=caller.key_type, urgent=args.get("urgent", False))
+        now = utcnow()
         with runtime.db.transaction() as session:
             tenant = session.get(Tenant, caller.tenant_id)
-            n = accept(session, tenant, req, correlation_id=_cid())
+            n = accept(session, tenant, req, correlation_id=g.get("correlation_id"), now=now)
+            limits.take_daily(session, tenant_id=tenant.id, key_type=caller.key_type,
+                              per_day=tenant.setting("daily_message_limit"), count=1, now=now)
             sender = (tenant.setting("sender_ids") or [None])[0]
         nudge()
-        body = {"id": n.id, "reference": n.reference,
-                "uri": f"{base_url()}/v2/notifications/{n.id}",
-                "template": template_ref(n), "scheduled_for": None}
+        body = {"id": n.id, "reference": n.reference, "uri": f"{_base()}/v2/notifications/{n.id}",
+                "template": template_ref(n.template_id, n.template_version),
+                "scheduled_for": None, "status": n.status}
         if channel == "sms":
-            body["content"] = {"body": n.body, "from_number": sender or "Hysbys"}
+            body["content"] = {"body": n.body, "from_number": sender or "Hysbys",
+                               "encoding": n.encoding, "fragment_count": n.fragment_count}
         else:
             body["content"] = {"body": n.body, "subject": n.subject or "",
                                "from_email": f"{tenant.slug}@hysbys.cymru",
@@ -64,7 +91,7 @@ def blueprint(runtime: Runtime, nudge) -> Blueprint:
     @blp.route("/notifications/sms", methods=["POST"])
     @blp.arguments(schemas.SmsRequest)
     @blp.response(201, schemas.SmsResponse)
-    @blp.doc(security=[{"bearer": []}])
+    @blp.doc(security=SECURITY)
     def send_sms(args):
         """Send a text message"""
         return send("sms", args, "phone_number")
@@ -72,18 +99,25 @@ def blueprint(runtime: Runtime, nudge) -> Blueprint:
     @blp.route("/notifications/email", methods=["POST"])
     @blp.arguments(schemas.EmailRequest)
     @blp.response(201, schemas.EmailResponse)
-    @blp.doc(security=[{"bearer": []}])
+    @blp.doc(security=SECURITY)
     def send_email(args):
         """Send an email"""
         return send("email", args, "email_address")
 
+    @blp.route("/notifications/letter", methods=["POST"])
+    @blp.response(400, schemas.ErrorResponse)
+    @blp.doc(security=SECURITY)
+    def send_letter():
+        """Letters are not sent by Hysbys: answered as Notify answers a service without them"""
+        raise ApiError("Service is not allowed to send letters", 400, "BadRequestError")
+
     @blp.route("/notifications/<notification_id>", methods=["GET"])
     @blp.response(200, schemas.NotificationResponse)
-    @blp.doc(security=[{"bearer": []}])
+    @blp.doc(security=SECURITY)
     def get_notification(notification_id: str):
         """Get a notification's status by its id"""
         caller = authenticated(runtime)
-        nid = _uuid_or_400(notification_id, "notification_id")
+        nid = uuid_or_400(notification_id, "notification_id")
         with runtime.db.read() as session:
             n = session.scalars(sa.select(Notification).where(
                 Notification.id == nid, Notification.tenant_id == caller.tenant_id)).first()
@@ -92,16 +126,20 @@ def blueprint(runtime: Runtime, nudge) -> Blueprint:
         return serialise(n)
 
     @blp.route("/notifications", methods=["GET"])
-    @blp.arguments(schemas.NotificationFilters, location="query")
+    @blp.arguments(schemas.NotificationFilters, location="query", unknown=RAISE)
     @blp.response(200, schemas.NotificationList)
-    @blp.doc(security=[{"bearer": []}])
+    @blp.doc(security=SECURITY)
     def list_notifications(args):
-        """Notifications newest first, 250 a page; ``links.next`` carries ``older_than``"""
+        """Notifications newest first, 250 a page; ``links.next`` carries ``older_than``.
+
+        As on Notify, a key sees the notifications sent with keys of its own type.
+        """
         caller = authenticated(runtime)
-        q = sa.select(Notification).where(Notification.tenant_id == caller.tenant_id)
+        q = sa.select(Notification).where(Notification.tenant_id == caller.tenant_id,
+                                          Notification.key_type == caller.key_type)
         if args.get("template_type"):
-            q = q.where(Notification.channel == args["template_type"])
-        statuses = _expand_statuses(request.args.getlist("status"))
+            q = q.where(Notification.channel.in_(args["template_type"]))
+        statuses = _expand_statuses(args.get("status") or [])
         if statuses:
             q = q.where(Notification.status.in_(statuses))
         if args.get("reference"):
@@ -113,41 +151,40 @@ def blueprint(runtime: Runtime, nudge) -> Blueprint:
                     Notification.tenant_id == caller.tenant_id)).first()
                 if anchor is None:
                     return {"notifications": [], "links": {"current": request.url}}
-                q = q.where(sa.or_(Notification.created_at < anchor.created_at, sa.and_(
-                    Notification.created_at == anchor.created_at, Notification.id < anchor.id)))
+                q = q.where(_older_than(Notification, anchor))
             rows = session.scalars(q.order_by(Notification.created_at.desc(),
                                               Notification.id.desc()).limit(PAGE_SIZE)).all()
-        links = {"current": request.url}
-        if len(rows) == PAGE_SIZE:
-            params = {k: v for k, v in request.args.items(multi=True) if k != "older_than"}
-            links["next"] = url_for(".list_notifications", _external=True,
-                                    older_than=rows[-1].id, **params)
-        return {"notifications": [serialise(n) for n in rows], "links": links}
+        return {"notifications": [serialise(n) for n in rows],
+                "links": _links(".list_notifications", rows)}
 
     @blp.route("/template/<template_id>", methods=["GET"])
-    @blp.doc(security=[{"bearer": []}])
+    @blp.response(200, schemas.TemplateV2Response)
+    @blp.doc(security=SECURITY)
     def get_template(template_id: str):
         """A template's latest version"""
         caller = authenticated(runtime)
-        return template_body(_find_template(runtime, caller.tenant_id, template_id))
+        return template_body(find_template(runtime, caller.tenant_id, template_id))
 
     @blp.route("/template/<template_id>/version/<int:version>", methods=["GET"])
-    @blp.doc(security=[{"bearer": []}])
+    @blp.response(200, schemas.TemplateV2Response)
+    @blp.doc(security=SECURITY)
     def get_template_version(template_id: str, version: int):
-        """One version of a template"""
-        from services.notify.models import TemplateVersion
-
+        """One version of a template (a sent notification links to the one it used)"""
         caller = authenticated(runtime)
-        t = _find_template(runtime, caller.tenant_id, template_id)
+        t = find_template(runtime, caller.tenant_id, template_id)
+        if not 1 <= version <= MAX_VERSION:
+            raise NotFound()
         with runtime.db.read() as session:
             v = session.get(TemplateVersion, (t.id, version))
         if v is None:
             raise NotFound()
-        return template_body(v, template_id=t.id, version=version, created_at=t.created_at)
+        return template_body(v, template_id=t.id, version=version, created_at=t.created_at,
+                             updated_at=v.created_at if version > 1 else None)
 
     @blp.route("/templates", methods=["GET"])
-    @blp.arguments(schemas.TemplateTypeFilter, location="query")
-    @blp.doc(security=[{"bearer": []}])
+    @blp.arguments(schemas.TemplateTypeFilter, location="query", unknown=RAISE)
+    @blp.response(200, schemas.TemplateV2List)
+    @blp.doc(security=SECURITY)
     def list_templates(args):
         """All the tenant's templates, optionally of one type"""
         caller = authenticated(runtime)
@@ -156,31 +193,33 @@ def blueprint(runtime: Runtime, nudge) -> Blueprint:
         if args.get("type"):
             q = q.where(Template.type == args["type"])
         with runtime.db.read() as session:
-            rows = session.scalars(q.order_by(Template.name)).all()
+            rows = session.scalars(q.order_by(Template.name, Template.id)).all()
         return {"templates": [template_body(t) for t in rows]}
 
     @blp.route("/template/<template_id>/preview", methods=["POST"])
     @blp.arguments(schemas.PreviewRequest)
-    @blp.doc(security=[{"bearer": []}])
+    @blp.response(200, schemas.PreviewResponse)
+    @blp.doc(security=SECURITY)
     def preview(args, template_id: str):
         """Render a template with personalisation; reports encoding and fragments"""
         caller = authenticated(runtime)
-        t = _find_template(runtime, caller.tenant_id, template_id)
+        t = find_template(runtime, caller.tenant_id, template_id)
         try:
             r = render_message(t.type, {"en": t.body_en, "cy": t.body_cy},
                                {"en": t.subject_en, "cy": t.subject_cy},
                                args.get("personalisation") or {}, args.get("language"))
         except MissingPersonalisation as exc:
-            raise ValidationError(str(exc)) from exc
+            raise ApiError(str(exc), 400, "BadRequestError") from exc
         body = {"id": t.id, "type": t.type, "version": t.version, "body": r.body,
-                "subject": r.subject, "html": None, "language": r.language}
+                "subject": r.subject, "html": None, "postage": None, "language": r.language}
         if r.sms:
             body.update(r.sms.as_dict())
         return body
 
     @blp.route("/received-text-messages", methods=["GET"])
-    @blp.arguments(schemas.ReceivedTextFilters, location="query")
-    @blp.doc(security=[{"bearer": []}])
+    @blp.arguments(schemas.ReceivedTextFilters, location="query", unknown=RAISE)
+    @blp.response(200, schemas.ReceivedTextList)
+    @blp.doc(security=SECURITY)
     def received_texts(args):
         """Replies from citizens, newest first, 250 a page"""
         caller = authenticated(runtime)
@@ -190,36 +229,47 @@ def blueprint(runtime: Runtime, nudge) -> Blueprint:
                 anchor = session.get(ReceivedText, str(args["older_than"]))
                 if anchor is None or anchor.tenant_id != caller.tenant_id:
                     return {"received_text_messages": [], "links": {"current": request.url}}
-                q = q.where(sa.or_(ReceivedText.created_at < anchor.created_at, sa.and_(
-                    ReceivedText.created_at == anchor.created_at, ReceivedText.id < anchor.id)))
+                q = q.where(_older_than(ReceivedText, anchor))
             rows = session.scalars(q.order_by(ReceivedText.created_at.desc(),
                                               ReceivedText.id.desc()).limit(PAGE_SIZE)).all()
-        links = {"current": request.url}
-        if len(rows) == PAGE_SIZE:
-            links["next"] = url_for(".received_texts", _external=True, older_than=rows[-1].id)
         return {"received_text_messages": [
             {"id": r.id, "created_at": iso(r.created_at), "service_id": r.tenant_id,
              "notify_number": r.notify_number, "user_number": r.user_number,
-             "content": r.content} for r in rows], "links": links}
+             "content": r.content} for r in rows], "links": _links(".received_texts", rows)}
 
     return blp
 
 
-def _cid() -> str | None:
-    from flask import g
-
-    return g.get("correlation_id")
+def _base() -> str:
+    return request.host_url.rstrip("/")
 
 
-def _uuid_or_400(value: str, name: str) -> str:
+def _older_than(model, anchor):
+    return sa.or_(model.created_at < anchor.created_at,
+                  sa.and_(model.created_at == anchor.created_at, model.id < anchor.id))
+
+
+def _links(endpoint: str, rows: list) -> dict:
+    """``current`` always; ``next`` whenever the page has rows, as on Notify (the client's
+    iterators follow ``next`` until a page comes back empty)."""
+    links = {"current": request.url}
+    if rows:
+        params = {k: request.args.getlist(k) for k in request.args if k != "older_than"}
+        links["next"] = url_for(endpoint, _external=True, older_than=rows[-1].id, **params)
+    return links
+
+
+def uuid_or_400(value: str, name: str) -> str:
+    """``value`` as a canonical UUID, or a 400 that names the parameter."""
     try:
         return str(uuid.UUID(value))
     except ValueError:
         raise ValidationError(f"{name} is not a valid UUID") from None
 
 
-def _find_template(runtime: Runtime, tenant_id: str, template_id: str) -> Template:
-    tid = _uuid_or_400(template_id, "template_id")
+def find_template(runtime: Runtime, tenant_id: str, template_id: str) -> Template:
+    """The tenant's template (archived ones too: old notifications link to them), or 404."""
+    tid = uuid_or_400(template_id, "template_id")
     with runtime.db.read() as session:
         t = session.scalars(sa.select(Template).where(
             Template.id == tid, Template.tenant_id == tenant_id)).first()
@@ -229,19 +279,21 @@ def _find_template(runtime: Runtime, tenant_id: str, template_id: str) -> Templa
 
 
 def _expand_statuses(statuses: list[str]) -> list[str]:
-    # Notify's aliases: "failed" covers every failure, "sending" covers created too.
+    # Notify's alias: "failed" covers every failure.
     out: list[str] = []
     for s in statuses:
-        if s == "failed":
-            out += ["permanent-failure", "temporary-failure", "technical-failure"]
-        elif s == "sending":
-            out += ["created", "sending", "sent"]
-        else:
-            out.append(s)
+        out += FAILED if s == "failed" else [s]
     return out
 
 
+def template_ref(template_id: str, version: int) -> dict:
+    """``{"id", "version", "uri"}``: the uri answers with that version."""
+    return {"id": template_id, "version": version,
+            "uri": f"{_base()}/v2/template/{template_id}/version/{version}"}
+
+
 def serialise(n: Notification) -> dict:
+    """A notification as GOV.UK Notify's ``GET /v2/notifications/{id}`` shows it."""
     return {
         "id": n.id, "reference": n.reference,
         "email_address": n.recipient if n.channel == "email" else None,
@@ -249,29 +301,31 @@ def serialise(n: Notification) -> dict:
         "line_1": None, "line_2": None, "line_3": None, "line_4": None, "line_5": None,
         "line_6": None, "postcode": None, "postage": None,
         "type": n.channel, "status": n.status, "status_reason": n.status_reason,
-        "template": {"id": n.template_id, "version": n.template_version,
-                     "uri": f"/v2/template/{n.template_id}/version/{n.template_version}"},
+        "template": template_ref(n.template_id, n.template_version),
         "body": n.body, "subject": n.subject,
         "created_at": iso(n.created_at), "created_by_name": None,
         "sent_at": iso(n.sent_at), "completed_at": iso(n.completed_at),
-        "scheduled_for": None, "language": n.language, "encoding": n.encoding,
-        "fragment_count": n.fragment_count,
+        "scheduled_for": None, "not_before": iso(n.not_before), "language": n.language,
+        "encoding": n.encoding, "fragment_count": n.fragment_count,
     }
 
 
 def template_body(t, template_id: str | None = None, version: int | None = None,
-                  created_at=None) -> dict:
+                  created_at=None, updated_at=None) -> dict:
     """A template as GOV.UK Notify's v2 API shows it: ``body`` is bilingual, Welsh first."""
     sep = "\n\n" if t.type == "sms" else "\n\n---\n\n"
     subject = None
     if t.type == "email":
         subject = " / ".join(s for s in (t.subject_cy, t.subject_en) if s)
+    if updated_at is None and template_id is None and t.version > 1:
+        updated_at = t.updated_at
     return {
         "id": template_id or t.id, "name": t.name, "type": t.type,
-        "created_at": iso(created_at or t.created_at),
-        "updated_at": iso(getattr(t, "updated_at", None)),
+        "created_at": iso(created_at or t.created_at), "updated_at": iso(updated_at),
         "created_by": "hysbys", "version": version or t.version,
         "body": t.body_cy + sep + t.body_en, "subject": subject,
         "letter_contact_block": None, "postage": None,
+        "personalisation": {name: {"required": True} for name in template_placeholders(t)},
         "body_cy": t.body_cy, "body_en": t.body_en,
+        "subject_cy": t.subject_cy, "subject_en": t.subject_en,
     }

@@ -5,6 +5,8 @@ from marshmallow import RAISE, Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
 
 LANG = validate.OneOf(("cy", "en"))
+STATUSES = ("created", "sending", "sent", "delivered", "permanent-failure", "temporary-failure",
+            "technical-failure", "suppressed", "deferred", "failed")
 
 
 class Strict(Schema):
@@ -12,13 +14,30 @@ class Strict(Schema):
         unknown = RAISE
 
 
+class Text(fields.String):
+    """A string PostgreSQL can store: NUL is refused with a message naming the field."""
+
+    default_error_messages = {"nul": "must not contain NUL (\\u0000) characters"}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise self.make_error("nul")
+        return text
+
+
+def personalisation_field():
+    return fields.Dict(keys=Text(validate=validate.Length(max=200)), load_default=dict,
+                       allow_none=True)
+
+
 # -- GOV.UK Notify v2 -----------------------------------------------------------
 
 class SmsRequest(Strict):
-    phone_number = fields.String(required=True)
+    phone_number = Text(required=True, validate=validate.Length(max=100))
     template_id = fields.UUID(required=True)
-    personalisation = fields.Dict(keys=fields.String(), load_default=dict, allow_none=True)
-    reference = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+    personalisation = personalisation_field()
+    reference = Text(load_default=None, allow_none=True, validate=validate.Length(max=1000))
     sms_sender_id = fields.UUID(load_default=None, allow_none=True)
     scheduled_for = fields.String(load_default=None, allow_none=True)
     # Hysbys extensions: Notify clients never send these, so they change nothing for them.
@@ -27,12 +46,15 @@ class SmsRequest(Strict):
 
 
 class EmailRequest(Strict):
-    email_address = fields.String(required=True)
+    email_address = Text(required=True, validate=validate.Length(max=320))
     template_id = fields.UUID(required=True)
-    personalisation = fields.Dict(keys=fields.String(), load_default=dict, allow_none=True)
-    reference = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+    personalisation = personalisation_field()
+    reference = Text(load_default=None, allow_none=True, validate=validate.Length(max=1000))
     email_reply_to_id = fields.UUID(load_default=None, allow_none=True)
-    one_click_unsubscribe_url = fields.String(load_default=None, allow_none=True)
+    one_click_unsubscribe_url = Text(load_default=None, allow_none=True,
+                                     validate=validate.Length(max=2000))
+    # notifications-python-client sends it; it changes nothing for plain-text email
+    sanitise_content_for = fields.String(load_default=None, allow_none=True)
     scheduled_for = fields.String(load_default=None, allow_none=True)
     language = fields.String(load_default=None, allow_none=True, validate=LANG)
     urgent = fields.Boolean(load_default=False)
@@ -47,6 +69,8 @@ class TemplateRef(Schema):
 class SmsContent(Schema):
     body = fields.String()
     from_number = fields.String(allow_none=True)
+    encoding = fields.String(allow_none=True, metadata={"description": "Hysbys: GSM-7 or UCS-2"})
+    fragment_count = fields.Integer(allow_none=True, metadata={"description": "Hysbys"})
 
 
 class EmailContent(Schema):
@@ -63,6 +87,7 @@ class SmsResponse(Schema):
     uri = fields.String()
     template = fields.Nested(TemplateRef)
     scheduled_for = fields.String(allow_none=True)
+    status = fields.String(metadata={"description": "Hysbys: created, suppressed or deferred"})
 
 
 class EmailResponse(SmsResponse):
@@ -85,6 +110,7 @@ class NotificationResponse(Schema):
     sent_at = fields.String(allow_none=True)
     completed_at = fields.String(allow_none=True)
     scheduled_for = fields.String(allow_none=True)
+    not_before = fields.String(allow_none=True, metadata={"description": "Hysbys: deferred until"})
     language = fields.String(allow_none=True)
     encoding = fields.String(allow_none=True)
     fragment_count = fields.Integer(allow_none=True)
@@ -109,15 +135,15 @@ class NotificationList(Schema):
 
 
 class NotificationFilters(Strict):
-    template_type = fields.String(validate=validate.OneOf(("sms", "email", "letter")))
-    status = fields.List(fields.String())
-    reference = fields.String()
+    template_type = fields.List(fields.String(validate=validate.OneOf(("sms", "email", "letter"))))
+    status = fields.List(fields.String(validate=validate.OneOf(STATUSES)))
+    reference = Text(validate=validate.Length(max=1000))
     older_than = fields.UUID()
     include_jobs = fields.String()
 
 
 class PreviewRequest(Strict):
-    personalisation = fields.Dict(keys=fields.String(), load_default=dict, allow_none=True)
+    personalisation = personalisation_field()
     language = fields.String(load_default=None, allow_none=True, validate=LANG)
 
 
@@ -129,20 +155,81 @@ class ReceivedTextFilters(Strict):
     older_than = fields.UUID()
 
 
+class TemplateV2Response(Schema):
+    id = fields.String()
+    name = fields.String()
+    type = fields.String()
+    created_at = fields.String()
+    updated_at = fields.String(allow_none=True)
+    created_by = fields.String()
+    version = fields.Integer()
+    body = fields.String(metadata={"description": "Welsh then English (bilingual)"})
+    subject = fields.String(allow_none=True)
+    letter_contact_block = fields.String(allow_none=True)
+    postage = fields.String(allow_none=True)
+    personalisation = fields.Dict(keys=fields.String(), values=fields.Dict())
+    body_cy = fields.String(metadata={"description": "Hysbys"})
+    body_en = fields.String(metadata={"description": "Hysbys"})
+    subject_cy = fields.String(allow_none=True, metadata={"description": "Hysbys"})
+    subject_en = fields.String(allow_none=True, metadata={"description": "Hysbys"})
+
+
+class TemplateV2List(Schema):
+    templates = fields.List(fields.Nested(TemplateV2Response))
+
+
+class PreviewResponse(Schema):
+    id = fields.String()
+    type = fields.String()
+    version = fields.Integer()
+    body = fields.String()
+    subject = fields.String(allow_none=True)
+    html = fields.String(allow_none=True)
+    postage = fields.String(allow_none=True)
+    language = fields.String(metadata={"description": "Hysbys: cy, en or cy+en"})
+    encoding = fields.String(metadata={"description": "Hysbys: GSM-7 or UCS-2 (SMS only)"})
+    characters = fields.Integer(metadata={"description": "Hysbys (SMS only)"})
+    fragment_count = fields.Integer(metadata={"description": "Hysbys (SMS only)"})
+
+
+class ReceivedTextResponse(Schema):
+    id = fields.String()
+    created_at = fields.String()
+    service_id = fields.String()
+    notify_number = fields.String()
+    user_number = fields.String()
+    content = fields.String()
+
+
+class ReceivedTextList(Schema):
+    received_text_messages = fields.List(fields.Nested(ReceivedTextResponse))
+    links = fields.Nested(Links)
+
+
+class ErrorItem(Schema):
+    error = fields.String()
+    message = fields.String()
+
+
+class ErrorResponse(Schema):
+    status_code = fields.Integer()
+    errors = fields.List(fields.Nested(ErrorItem))
+
+
 # -- native API -----------------------------------------------------------------
 
 class BilingualText(Strict):
-    en = fields.String(required=True, validate=validate.Length(min=1, max=10000))
-    cy = fields.String(required=True, validate=validate.Length(min=1, max=10000))
+    en = Text(required=True, validate=validate.Length(min=1, max=10000))
+    cy = Text(required=True, validate=validate.Length(min=1, max=10000))
 
 
 class OptionalBilingualText(Strict):
-    en = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
-    cy = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+    en = Text(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+    cy = Text(load_default=None, allow_none=True, validate=validate.Length(max=1000))
 
 
 class TemplateCreate(Strict):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
     type = fields.String(required=True, validate=validate.OneOf(("sms", "email")))
     body = fields.Nested(BilingualText, required=True)
     subject = fields.Nested(OptionalBilingualText, load_default=None, allow_none=True)
@@ -156,7 +243,7 @@ class TemplateCreate(Strict):
 
 
 class TemplateUpdate(Strict):
-    name = fields.String(validate=validate.Length(min=1, max=200))
+    name = Text(validate=validate.Length(min=1, max=200))
     body = fields.Nested(BilingualText)
     subject = fields.Nested(OptionalBilingualText, allow_none=True)
     archived = fields.Boolean()
@@ -182,7 +269,7 @@ class TemplateResponse(Schema):
 
 
 class TenantCreate(Strict):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
     slug = fields.String(required=True, validate=validate.Regexp(
         r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$",
         error="must be lower-case letters, digits or hyphens"))
@@ -201,11 +288,11 @@ class Capacity(Strict):
 
 
 class TenantPatch(Strict):
-    name = fields.String(validate=validate.Length(min=1, max=200))
+    name = Text(validate=validate.Length(min=1, max=200))
     default_language = fields.String(validate=LANG)
-    inbound_numbers = fields.List(fields.String())
-    sender_ids = fields.List(fields.String(validate=validate.Length(min=1, max=15)))
-    team_numbers = fields.List(fields.String())
+    inbound_numbers = fields.List(Text(validate=validate.Length(max=100)))
+    sender_ids = fields.List(Text(validate=validate.Length(min=1, max=15)))
+    team_numbers = fields.List(Text(validate=validate.Length(max=100)))
     providers = fields.List(fields.String(validate=validate.OneOf(
         ("simulator", "twilio", "notify", "smtp"))))
     provider_credentials = fields.Dict(keys=fields.String(), values=fields.Dict())
@@ -231,7 +318,7 @@ class TenantCreated(Schema):
 class TenantResponse(Schema):
     id = fields.String()
     slug = fields.String()
-    name = fields.String()
+    name = Text()
     default_language = fields.String()
     config = fields.Dict()
     providers_configured = fields.List(fields.String())
@@ -240,18 +327,107 @@ class TenantResponse(Schema):
 
 
 class KeyCreate(Strict):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    name = Text(required=True, validate=validate.Length(min=1, max=100))
     key_type = fields.String(load_default="live", validate=validate.OneOf(("live", "team", "test")))
-    scopes = fields.List(fields.String(), load_default=list)
+    scopes = fields.List(Text(validate=validate.Length(max=50)), load_default=list)
 
 
 class KeyCreated(Schema):
     id = fields.String()
-    name = fields.String()
+    name = Text()
     key_type = fields.String()
     api_key = fields.String()
 
 
 class SuppressionRequest(Strict):
-    recipient = fields.String(required=True)
+    recipient = Text(required=True, validate=validate.Length(min=1, max=320))
     channel = fields.String(load_default="sms", validate=validate.OneOf(("sms", "email")))
+
+
+class SuppressionResponse(Schema):
+    recipient = fields.String()
+    channel = fields.String()
+    source = fields.String()
+    created_at = fields.String()
+    suppressed = fields.Boolean()
+
+
+class PageQuery(Strict):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    page_size = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class SuppressionFilters(PageQuery):
+    channel = fields.String(validate=validate.OneOf(("sms", "email")))
+
+
+class PageLinks(Schema):
+    current = fields.String()
+    next = fields.String()
+    prev = fields.String()
+
+
+class SuppressionList(Schema):
+    suppressions = fields.List(fields.Nested(SuppressionResponse))
+    total = fields.Integer()
+    page = fields.Integer()
+    page_size = fields.Integer()
+    links = fields.Nested(PageLinks)
+
+
+class NativePreviewRequest(Strict):
+    personalisation = personalisation_field()
+
+
+class RenderedLanguage(Schema):
+    body = fields.String()
+    subject = fields.String(allow_none=True)
+    encoding = fields.String(metadata={"description": "SMS only"})
+    characters = fields.Integer(metadata={"description": "SMS only"})
+    fragment_count = fields.Integer(metadata={"description": "SMS only"})
+
+
+class NativePreviewResponse(Schema):
+    id = fields.String()
+    type = fields.String()
+    version = fields.Integer()
+    languages = fields.Dict(keys=fields.String(), values=fields.Nested(RenderedLanguage),
+                            metadata={"description": "cy, en and cy+en (language unknown)"})
+
+
+class BulkQuery(Strict):
+    template_id = fields.UUID(metadata={"description": "required for text/csv bodies"})
+
+
+class BulkRow(Strict):
+    phone_number = Text(validate=validate.Length(max=100))
+    email_address = Text(validate=validate.Length(max=320))
+    personalisation = personalisation_field()
+    reference = Text(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+    language = fields.String(load_default=None, allow_none=True, validate=LANG)
+
+
+class BulkJsonRequest(Strict):
+    """Documents the JSON form of POST /api/bulk (the body is read as a stream)."""
+
+    template_id = fields.UUID(required=True)
+    rows = fields.List(fields.Nested(BulkRow), required=True)
+
+
+class BulkError(Schema):
+    row = fields.Integer(metadata={"description": "1 = the first row after the header"})
+    error = fields.String()
+
+
+class BulkJobResponse(Schema):
+    id = fields.String()
+    template_id = fields.String()
+    channel = fields.String()
+    status = fields.String(metadata={"description": "processing, completed or failed"})
+    total = fields.Integer()
+    accepted = fields.Integer()
+    rejected = fields.Integer()
+    errors = fields.List(fields.Nested(BulkError))
+    errors_truncated = fields.Boolean()
+    created_at = fields.String()
+    completed_at = fields.String(allow_none=True)

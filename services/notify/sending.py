@@ -1,9 +1,11 @@
 """Accepting a notification, and changing its status.
 
-Accepting (from the API or a ``notification.requested`` event) validates,
-renders and stores the notification as ``created`` in the caller's transaction;
-the dispatcher (``dispatcher.py``) sends it.  Every status change goes through
-:func:`set_status`, which records the event in the same transaction.
+Accepting (from the API, a bulk upload or a ``notification.requested`` event)
+validates, renders and stores the notification as ``created`` in the caller's
+transaction (``suppressed`` if the recipient opted out, ``deferred`` if it is a
+text due in the tenant's quiet hours); the dispatcher (``dispatcher.py``) sends
+it.  Every status change goes through :func:`set_status`, which records the
+event in the same transaction.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from services.notify import quiet_hours
 from services.notify.models import Notification, Suppression, Template
 from services.notify.templates import MissingPersonalisation, render_message
 from shared import events, outbox, phone, smstext
@@ -26,12 +29,20 @@ from shared.tenancy import Tenant
 
 log = logging.getLogger(__name__)
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_EMAIL = 320
 EVENT_FOR_STATUS = {
     "sent": "notification.sent", "delivered": "notification.delivered",
     "permanent-failure": "notification.failed", "temporary-failure": "notification.failed",
     "technical-failure": "notification.failed", "suppressed": "notification.suppressed",
     "deferred": "notification.deferred",
 }
+
+
+class BadRequest(ValidationError):
+    """Notify's ``BadRequestError`` (missing personalisation, template not found, too
+    long); still a ValidationError, so event handlers treat it as a permanent refusal."""
+
+    error = "BadRequestError"
 
 
 @dataclass(frozen=True)
@@ -50,44 +61,56 @@ class SendRequest:
     occurrence_key: str | None = None
     appointment_id: str | None = None
     not_before: dt.datetime | None = None
+    bulk_id: str | None = None
 
 
 def normalise_recipient(channel: str, raw: str) -> str:
+    """E.164 for a phone number, lower case for an email address; 400 naming the field."""
     if channel == "sms":
         try:
             return phone.normalise(raw)
         except phone.InvalidPhoneNumber as exc:
-            raise ValidationError(str(exc)) from exc
-    address = (raw or "").strip()
-    if not EMAIL.match(address):
+            raise ValidationError(f"phone_number {exc}") from exc
+    address = (raw or "").strip() if isinstance(raw, str) else ""
+    if not EMAIL.match(address) or len(address) > MAX_EMAIL \
+            or any(ord(c) < 32 or ord(c) == 127 for c in address):
         raise ValidationError("email_address Not a valid email address")
     return address.lower()
 
 
-def accept(session: Session, tenant: Tenant, req: SendRequest,
-           correlation_id: str | None = None) -> Notification:
-    """Validate, render and store one notification; raises ValidationError naming the field."""
+def find_template(session: Session, tenant: Tenant, template_id: str, channel: str) -> Template:
+    """The tenant's live template for this channel, or a 400 as Notify answers."""
     template = session.scalars(sa.select(Template).where(
-        Template.id == req.template_id, Template.tenant_id == tenant.id,
+        Template.id == template_id, Template.tenant_id == tenant.id,
         Template.archived.is_(False))).first()
     if template is None:
-        raise ValidationError("Template not found")
-    if template.type != req.channel:
-        raise ValidationError(f"{req.channel} template is not suitable for {template.type} "
+        raise BadRequest("Template not found")
+    if template.type != channel:
+        raise BadRequest(f"{channel} template is not suitable for {template.type} "
                               "notification")
+    return template
+
+
+def build(tenant: Tenant, template: Template, req: SendRequest, now: dt.datetime) -> Notification:
+    """Validate and render one notification (not yet stored); ValidationError names the field."""
     recipient = normalise_recipient(req.channel, req.recipient)
     if req.key_type == "team" and recipient not in tenant.setting("team_numbers"):
-        raise ValidationError("Can't send to this recipient using a team-only API key", 400)
+        raise BadRequest("Can't send to this recipient using a team-only API key")
     try:
         rendered = render_message(req.channel, {"en": template.body_en, "cy": template.body_cy},
                                   {"en": template.subject_en, "cy": template.subject_cy},
                                   req.personalisation or {}, req.language)
     except MissingPersonalisation as exc:
-        raise ValidationError(str(exc)) from exc
+        raise BadRequest(str(exc)) from exc
     if req.channel == "sms" and smstext.too_long(rendered.body):
-        raise ValidationError(f"Text messages cannot be longer than {smstext.MAX_CHARACTERS} "
+        raise BadRequest(f"Text messages cannot be longer than {smstext.MAX_CHARACTERS} "
                               f"characters. Your message is {len(rendered.body)} characters long.")
-    n = Notification(
+    for field, value in (("personalisation", rendered.body), ("personalisation", rendered.subject),
+                         ("reference", req.reference)):
+        if value and "\x00" in value:
+            # PostgreSQL cannot store NUL in text: refuse it here rather than fail at commit
+            raise ValidationError(f"{field} must not contain NUL (\\u0000) characters")
+    return Notification(
         id=req.notification_id or str(uuid.uuid4()), tenant_id=tenant.id,
         template_id=template.id, template_version=template.version, api_key_id=req.key_id,
         key_type=req.key_type, channel=req.channel, recipient=recipient,
@@ -96,11 +119,47 @@ def accept(session: Session, tenant: Tenant, req: SendRequest,
         encoding=rendered.sms.encoding if rendered.sms else None,
         fragment_count=rendered.sms.fragments if rendered.sms else None,
         campaign_id=req.campaign_id, occurrence_key=req.occurrence_key,
-        appointment_id=req.appointment_id, not_before=req.not_before,
-        created_at=utcnow(), updated_at=utcnow())
-    session.add(n)
-    if is_suppressed(session, tenant.id, req.channel, recipient):
-        set_status(session, n, "suppressed", reason="recipient opted out", cid=correlation_id)
+        appointment_id=req.appointment_id, not_before=req.not_before, bulk_id=req.bulk_id,
+        created_at=now, updated_at=now)
+
+
+def store(session: Session, tenant: Tenant, notifications: list[Notification],
+          suppressed: set[str], correlation_id: str | None, now: dt.datetime) -> None:
+    """Add built notifications: an opted-out recipient ends ``suppressed``; a text due in
+    the tenant's quiet hours is ``deferred`` to the end of them."""
+    window = quiet_hours.tenant_window(tenant)
+    session.add_all(notifications)
+    for n in notifications:
+        if n.recipient in suppressed:
+            set_status(session, n, "suppressed", reason="recipient opted out", cid=correlation_id)
+            continue
+        until = quiet_hours.defer_until(window, n.not_before or now, channel=n.channel,
+                                        urgent=n.urgent)
+        if until is not None:
+            n.not_before = until
+            local = until.astimezone(quiet_hours.LONDON)
+            set_status(session, n, "deferred", cid=correlation_id,
+                       reason=f"quiet hours: held until {local:%H:%M} Europe/London")
+
+
+def suppressed_among(session: Session, tenant_id: str, channel: str,
+                     recipients: set[str]) -> set[str]:
+    """Which of ``recipients`` have opted out of this tenant's messages (one query)."""
+    if not recipients:
+        return set()
+    return set(session.scalars(sa.select(Suppression.recipient).where(
+        Suppression.tenant_id == tenant_id, Suppression.channel == channel,
+        Suppression.recipient.in_(recipients))))
+
+
+def accept(session: Session, tenant: Tenant, req: SendRequest,
+           correlation_id: str | None = None, now: dt.datetime | None = None) -> Notification:
+    """Validate, render and store one notification; raises ValidationError naming the field."""
+    now = now or utcnow()
+    template = find_template(session, tenant, req.template_id, req.channel)
+    n = build(tenant, template, req, now)
+    store(session, tenant, [n], suppressed_among(session, tenant.id, n.channel, {n.recipient}),
+          correlation_id, now)
     session.flush()
     return n
 

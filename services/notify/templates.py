@@ -17,7 +17,9 @@ from shared.db import utcnow
 
 PLACEHOLDER = re.compile(r"\(\(([^()?]+?)(\?\?([^()]*))?\)\)")
 BILINGUAL_SEPARATOR = {"sms": "\n\n", "email": "\n\n---\n\n"}
-FALSY = {"", "no", "false", "0", "n", "na", "nac ydw"}
+# GOV.UK Notify shows ((flag??text)) for these values (notifications-utils' str2bool),
+# and we add the Welsh a citizen-facing team would write.
+TRUTHY = {"yes", "y", "true", "t", "1", "include", "show", "ie", "oes", "do", "ydw", "ydy"}
 
 
 class MissingPersonalisation(ValueError):
@@ -26,29 +28,41 @@ class MissingPersonalisation(ValueError):
         self.names = names
 
 
-def _norm(name: str) -> str:
-    return re.sub(r"[\s_\-]", "", name).lower()
+def placeholder_key(name: str) -> str:
+    """The form two names are compared in: no case, spaces, ``_`` or ``-``."""
+    return re.sub(r"[\s_\-]", "", str(name)).lower()
 
 
 def placeholders(text: str) -> list[str]:
     """Placeholder names in order of first appearance (conditional flags included)."""
     seen: dict[str, str] = {}
     for m in PLACEHOLDER.finditer(text or ""):
-        seen.setdefault(_norm(m.group(1)), m.group(1).strip())
+        if placeholder_key(m.group(1)):
+            seen.setdefault(placeholder_key(m.group(1)), m.group(1).strip())
     return list(seen.values())
 
 
+def is_truthy(value) -> bool:
+    """Whether ``((flag??text))`` shows its text for this value."""
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in TRUTHY
+
+
 def render(text: str, personalisation: dict) -> str:
-    values = {_norm(str(k)): v for k, v in (personalisation or {}).items()}
-    missing = [name for name in placeholders(text) if _norm(name) not in values]
+    """``text`` with every placeholder filled; a value of ``None`` counts as missing."""
+    values = {placeholder_key(k): v for k, v in (personalisation or {}).items() if v is not None}
+    missing = [name for name in placeholders(text) if placeholder_key(name) not in values]
     if missing:
         raise MissingPersonalisation(missing)
 
     def sub(m: re.Match) -> str:
-        value = values[_norm(m.group(1))]
+        key = placeholder_key(m.group(1))
+        if not key:
+            return m.group(0)   # "(( ))" is text, not a placeholder
+        value = values[key]
         if m.group(2):   # conditional: ((flag??text))
-            truthy = value if isinstance(value, bool) else str(value).strip().lower() not in FALSY
-            return m.group(3) if truthy else ""
+            return m.group(3) if is_truthy(value) else ""
         if isinstance(value, list):
             return "\n".join(f"* {v}" for v in value)
         return str(value)
@@ -86,6 +100,23 @@ def render_message(kind: str, bodies: dict[str, str], subjects: dict[str, str | 
     subject = " / ".join(subject_parts) if subject_parts else None
     return Rendered(body=body, subject=subject, language="+".join(langs),
                     sms=smstext.analyse(body) if kind == "sms" else None)
+
+
+def render_all(kind: str, bodies: dict[str, str], subjects: dict[str, str | None],
+               personalisation: dict) -> dict[str, Rendered]:
+    """What each kind of recipient gets: Welsh, English, and bilingual (language unknown)."""
+    return {"cy": render_message(kind, bodies, subjects, personalisation, "cy"),
+            "en": render_message(kind, bodies, subjects, personalisation, "en"),
+            "cy+en": render_message(kind, bodies, subjects, personalisation, None)}
+
+
+def template_placeholders(t) -> list[str]:
+    """Every placeholder a template (or one of its versions) needs, in either language."""
+    names: dict[str, str] = {}
+    for text in (t.body_cy, t.body_en, t.subject_cy, t.subject_en):
+        for name in placeholders(text or ""):
+            names.setdefault(placeholder_key(name), name)
+    return list(names.values())
 
 
 # -- storage ------------------------------------------------------------------------
