@@ -110,7 +110,8 @@ def cmd_serve(args) -> int:
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", args.threads)
             self.cfg.set("accesslog", None)
-            self.cfg.set("timeout", 30)
+            # uploads of up to 1,000,000 subscribers are streamed inside one request
+            self.cfg.set("timeout", args.timeout)
 
         def load(self):
             return app
@@ -273,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=2)
     serve.add_argument("--threads", type=int, default=8)
     serve.add_argument("--dev", action="store_true", help="Flask's development server")
+    serve.add_argument("--timeout", type=int, default=900,
+                       help="seconds a request may take (large CSV uploads stream for minutes)")
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run one service's consumers and relay")

@@ -50,9 +50,13 @@ QUEUES: tuple[QueueSpec, ...] = (
     # outcome would copy 100,000+ receipts per bin night into a queue that drops them.
     QueueSpec("inbound.events", "inbound", _TENANCY + ("notification.sent",),
               "tenant replica and conversation context"),
+    QueueSpec("inbound.webhooks", "inbound",
+              ("service_request.created", "service_request.updated", "inbound.message.received"),
+              "signed webhooks to each tenant's own system (retried through delay queues)"),
     QueueSpec("scheduler.events", "scheduler",
-              _TENANCY + _NOTIFICATION_OUTCOMES + ("subscriber.opted_out", "subscriber.opted_in"),
-              "tenant replica, opt-outs and campaign stats"),
+              _TENANCY + _NOTIFICATION_OUTCOMES + ("subscriber.opted_out", "subscriber.opted_in",
+                                                   "appointment.confirmed", "appointment.cancelled"),
+              "tenant replica, opt-outs, campaign stats and appointment replies"),
 )
 
 

@@ -1,4 +1,4 @@
-"""The scheduler's HTTP API: subscribers and campaigns, under ``/api``.
+"""The scheduler's HTTP API for campaigns, under ``/api/campaigns``.
 
 Every call is a tenant's (a GOV.UK Notify-style JWT) and every query is scoped
 by its tenant id: another tenant's campaign is a 404, exactly like one that
@@ -9,90 +9,89 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import sqlalchemy as sa
-from flask import request, url_for
 from flask_smorest import Blueprint
-from sqlalchemy.exc import IntegrityError
 
-from services.scheduler import campaigns, schemas, subscribers
-from services.scheduler.models import Campaign, Subscriber
-from shared import phone
+from services.scheduler import (
+    api_audience,
+    api_schedule,
+    campaigns,
+    internal,
+    preview,
+    schemas,
+)
+from services.scheduler.models import Campaign
+from services.scheduler.paging import PAGE_SIZE, links, page
 from shared.db import utcnow
-from shared.errors import ApiError, Conflict, ValidationError
-from shared.http import authenticated, iso
+from shared.http import authenticated
 from shared.runtime import Runtime
 
-PAGE_SIZE = 250
-MAX_ROWS = 10_000
 
-
-def subscriber_json(s: Subscriber) -> dict:
-    return {"id": s.id, "phone": s.phone, "email": s.email, "language": s.language,
-            "attributes": s.attributes or {}, "opted_out": s.opted_out,
-            "created_at": iso(s.created_at), "updated_at": iso(s.updated_at)}
+def blueprints(runtime: Runtime, nudge_ticker: Callable[[], None]) -> list[Blueprint]:
+    """Every blueprint of the scheduler's API, for the app factory."""
+    return [blueprint(runtime, nudge_ticker), api_audience.blueprint(runtime),
+            api_schedule.blueprint(runtime, nudge_ticker), internal.blueprint(runtime)]
 
 
 def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
-    """The ``/api`` routes; ``nudge_ticker`` wakes the ticker when something is due now."""
+    """The ``/api/campaigns`` routes; ``nudge_ticker`` wakes the ticker when something is due."""
     blp = Blueprint("scheduler", __name__, url_prefix="/api",
-                    description="Subscribers, campaigns and their delivery stats")
-
-    @blp.route("/subscribers", methods=["POST"])
-    @blp.response(201, schemas.UpsertResult)
-    @blp.doc(security=[{"bearer": []}])
-    def upsert_subscribers():
-        """Add or update subscribers: one JSON object, or a list of them.
-
-        A phone or email already known updates that subscriber.  In a list, bad
-        rows are reported by index and the good rows are kept.
-        """
-        caller = authenticated(runtime)
-        payload = _json_payload()
-        rows = payload if isinstance(payload, list) else [payload]
-        if len(rows) > MAX_ROWS:
-            raise ValidationError(f"subscribers: send at most {MAX_ROWS} rows a request")
-        try:
-            with runtime.db.transaction() as session:
-                outcome = subscribers.upsert(session, caller.tenant_id, rows)
-                if not isinstance(payload, list) and outcome.errors:
-                    # one object, one answer: a bad subscriber is a 400 naming the field
-                    raise ValidationError(outcome.errors[0]["reason"])
-        except IntegrityError:
-            raise Conflict("Another request added one of these subscribers at the same "
-                           "time: send the rows again") from None
-        return outcome.as_dict()
-
-    @blp.route("/subscribers", methods=["GET"])
-    @blp.arguments(schemas.SubscriberFilters, location="query")
-    @blp.response(200, schemas.SubscriberList)
-    @blp.doc(security=[{"bearer": []}])
-    def list_subscribers(args):
-        """Subscribers newest first; ``links.next`` carries ``older_than``"""
-        caller = authenticated(runtime)
-        q = sa.select(Subscriber).where(Subscriber.tenant_id == caller.tenant_id)
-        if args.get("phone"):
-            q = q.where(Subscriber.phone == (phone.try_normalise(args["phone"]) or args["phone"]))
-        if args.get("email"):
-            q = q.where(Subscriber.email == args["email"].strip().lower())
-        with runtime.db.read() as session:
-            rows = _page(session, q, Subscriber, args, args["page_size"])
-        return {"subscribers": [subscriber_json(s) for s in rows],
-                "links": _links(".list_subscribers", rows, args["page_size"])}
+                    description="Campaigns: set-up, changes, preview and delivery stats")
 
     @blp.route("/campaigns", methods=["POST"])
     @blp.arguments(schemas.CampaignCreate)
     @blp.response(201, schemas.CampaignOut)
     @blp.doc(security=[{"bearer": []}])
     def create_campaign(args):
-        """Schedule a campaign (a one-off broadcast for now)"""
+        """Set up a campaign: a broadcast, collection reminders or appointment reminders.
+
+        The answer carries the capacity numbers (needed against available
+        seconds at the busiest moment) and warnings such as quiet hours.
+        """
         caller = authenticated(runtime)
         now = utcnow()
         with runtime.db.transaction() as session:
             campaign = campaigns.create(session, caller.tenant_id, args, now)
             session.flush()
             body = campaigns.detail(session, campaign)
-        if campaign.send_at <= now:
-            nudge_ticker()
+        nudge_ticker()
         return body
+
+    @blp.route("/campaigns/<campaign_id>", methods=["PATCH"])
+    @blp.arguments(schemas.CampaignPatch)
+    @blp.response(200, schemas.CampaignOut)
+    @blp.doc(security=[{"bearer": []}])
+    def update_campaign(args, campaign_id: str):
+        """Change a campaign; occurrences not yet started are planned again"""
+        caller = authenticated(runtime)
+        with runtime.db.transaction() as session:
+            campaign = campaigns.find(session, caller.tenant_id, campaign_id)
+            campaigns.update(session, campaign, args, utcnow())
+            body = campaigns.detail(session, campaign)
+        nudge_ticker()
+        return body
+
+    @blp.route("/campaigns/<campaign_id>/archive", methods=["POST"])
+    @blp.response(200, schemas.CampaignOut)
+    @blp.doc(security=[{"bearer": []}])
+    def archive_campaign(campaign_id: str):
+        """Retire a campaign: pending occurrences are cancelled, its history kept"""
+        caller = authenticated(runtime)
+        with runtime.db.transaction() as session:
+            campaign = campaigns.find(session, caller.tenant_id, campaign_id)
+            campaigns.archive(session, campaign)
+            return campaigns.detail(session, campaign)
+
+    @blp.route("/campaigns/<campaign_id>/preview", methods=["GET"])
+    @blp.arguments(schemas.PreviewArgs, location="query")
+    @blp.doc(security=[{"bearer": []}])
+    def preview_campaign(args, campaign_id: str):
+        """A dry run of the next occurrence: who gets what, in which language, when, and
+        the fragment count and cost.  Nothing is sent."""
+        caller = authenticated(runtime)
+        with runtime.db.read() as session:
+            campaign = campaigns.find(session, caller.tenant_id, campaign_id)
+            return preview.dry_run(session, campaign, args["limit"],
+                                   args["price_per_fragment"], utcnow())
 
     @blp.route("/campaigns", methods=["GET"])
     @blp.arguments(schemas.CampaignFilters, location="query")
@@ -102,12 +101,13 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
         """Campaigns newest first, 250 a page; ``links.next`` carries ``older_than``"""
         caller = authenticated(runtime)
         q = sa.select(Campaign).where(Campaign.tenant_id == caller.tenant_id)
-        if args.get("status"):
-            q = q.where(Campaign.status == args["status"])
+        for name in ("status", "kind"):
+            if args.get(name):
+                q = q.where(getattr(Campaign, name) == args[name])
         with runtime.db.read() as session:
-            rows = _page(session, q, Campaign, args, PAGE_SIZE)
+            rows = page(session, q, Campaign, args, PAGE_SIZE)
         return {"campaigns": [campaigns.summary(c) for c in rows],
-                "links": _links(".list_campaigns", rows, PAGE_SIZE)}
+                "links": links(".list_campaigns", rows, PAGE_SIZE)}
 
     @blp.route("/campaigns/<campaign_id>", methods=["GET"])
     @blp.response(200, schemas.CampaignOut)
@@ -144,35 +144,3 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
         return body
 
     return blp
-
-
-def _json_payload():
-    """The request's JSON: an object or a list (a bulk upload)."""
-    if not request.is_json:
-        raise ApiError("Content-Type must be application/json", 415, "UnsupportedMediaTypeError")
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiError("Invalid JSON supplied in POST data", 400, "BadRequestError")
-    if not isinstance(body, (dict, list)):
-        raise ValidationError("Request body must be a subscriber object or a list of them")
-    return body
-
-
-def _page(session, query: sa.Select, model, args: dict, size: int) -> list:
-    """Newest first, ``size`` a page, continuing after ``older_than`` (an id of this tenant's)."""
-    if args.get("older_than"):
-        anchor = session.scalars(query.where(model.id == str(args["older_than"]))).first()
-        if anchor is None:
-            return []
-        query = query.where(sa.or_(model.created_at < anchor.created_at, sa.and_(
-            model.created_at == anchor.created_at, model.id < anchor.id)))
-    return list(session.scalars(query.order_by(model.created_at.desc(), model.id.desc())
-                                .limit(size)))
-
-
-def _links(endpoint: str, rows: list, size: int) -> dict:
-    links = {"current": request.url}
-    if len(rows) == size:
-        params = {k: v for k, v in request.args.items() if k != "older_than"}
-        links["next"] = url_for(endpoint, _external=True, older_than=rows[-1].id, **params)
-    return links

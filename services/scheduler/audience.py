@@ -36,26 +36,44 @@ def problems(audience: Any) -> list[str]:
     return out
 
 
-def conditions(tenant_id: str, channel: str, audience: dict) -> list:
-    """SQL conditions selecting ``tenant_id``'s subscribers eligible on ``channel``."""
+def attribute(key: str):
+    """An attribute as text: CAST makes SQLite's json_extract (which keeps numbers
+    numeric) and PostgreSQL's ->> (always text) compare the same way."""
+    return sa.cast(Subscriber.attributes[key].as_string(), sa.String)
+
+
+def conditions(tenant_id: str, channel: str, audience: dict, extra: dict | None = None) -> list:
+    """SQL conditions selecting ``tenant_id``'s subscribers eligible on ``channel``.
+
+    ``extra`` narrows further (an occurrence's ``{"round": "A"}``): both must match.
+    """
     contact = Subscriber.phone if channel == "sms" else Subscriber.email
     where = [Subscriber.tenant_id == tenant_id, Subscriber.opted_out.is_(False),
              contact.is_not(None)]
-    for key, value in sorted(audience.items()):
-        # CAST makes SQLite's json_extract (which keeps numbers numeric) and
-        # PostgreSQL's ->> (always text) compare the same way.
-        attribute = sa.cast(Subscriber.attributes[key].as_string(), sa.String)
-        where.append(attribute.in_(value) if isinstance(value, list) else attribute == value)
+    for filters in (audience, extra or {}):
+        for key, value in sorted(filters.items()):
+            where.append(attribute(key).in_(value) if isinstance(value, list)
+                         else attribute(key) == value)
     return where
 
 
-def eligible(tenant_id: str, channel: str, audience: dict) -> sa.Select:
+def eligible(tenant_id: str, channel: str, audience: dict, extra: dict | None = None
+             ) -> sa.Select:
     """The eligible subscribers, in id order (the order the ticker walks them)."""
-    return (sa.select(Subscriber).where(*conditions(tenant_id, channel, audience))
+    return (sa.select(Subscriber).where(*conditions(tenant_id, channel, audience, extra))
             .order_by(Subscriber.id))
 
 
-def size(session, tenant_id: str, channel: str, audience: dict) -> int:
+def size(session, tenant_id: str, channel: str, audience: dict, extra: dict | None = None
+         ) -> int:
     """How many subscribers the audience reaches now."""
     return session.scalar(sa.select(sa.func.count()).select_from(Subscriber)
-                          .where(*conditions(tenant_id, channel, audience))) or 0
+                          .where(*conditions(tenant_id, channel, audience, extra))) or 0
+
+
+def sizes_by(session, tenant_id: str, channel: str, audience: dict, key: str) -> dict[str, int]:
+    """The audience counted per value of one attribute (per round), in one scan."""
+    value = attribute(key)
+    rows = session.execute(sa.select(value, sa.func.count()).select_from(Subscriber)
+                           .where(*conditions(tenant_id, channel, audience)).group_by(value))
+    return {str(v): n for v, n in rows if v is not None}

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from services.scheduler import appointments
 from services.scheduler.models import CampaignStat, Subscriber
 from shared import phone
 from shared.db import utcnow
@@ -25,7 +26,10 @@ def _set_opted_out(event: Event, session: Session, opted_out: bool) -> None:
         recipient = phone.try_normalise(data["recipient"]) or data["recipient"]
         match = Subscriber.phone == recipient
     else:
-        match = Subscriber.email == data["recipient"].strip().lower()
+        try:
+            match = Subscriber.email == phone.normalise_email(data["recipient"])
+        except ValueError:
+            return   # not an address we could ever have stored
     session.execute(sa.update(Subscriber)
                     .where(Subscriber.tenant_id == str(event.tenant_id), match)
                     .values(opted_out=opted_out, updated_at=utcnow()))
@@ -70,4 +74,6 @@ def routes() -> dict[str, list]:
         "notification.failed": outcome,
         "notification.suppressed": outcome,
         "notification.deferred": outcome,
+        "appointment.cancelled": [appointments.on_cancelled],
+        "appointment.confirmed": [appointments.on_confirmed],
     }

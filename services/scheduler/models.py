@@ -14,12 +14,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import UTCDateTime, new_metadata, utcnow
 
-CAMPAIGN_KINDS = ("broadcast",)          # later: "collection", "appointment"
+CAMPAIGN_KINDS = ("broadcast", "collection", "appointment")
+RECURRING = ("collection", "appointment")     # plan occurrences as time passes
 CAMPAIGN_STATUSES = ("scheduled", "paused", "completed", "archived")
 # A campaign in one of these may not send: its occurrences wait (and are not lag).
 HELD = ("paused", "archived")
-OCCURRENCE_STATUSES = ("pending", "emitting", "completed")
+OCCURRENCE_STATUSES = ("pending", "emitting", "completed", "cancelled")
 UNFINISHED = ("pending", "emitting")
+APPOINTMENT_STATUSES = ("booked", "confirmed", "cancelled")
 
 
 class Base(DeclarativeBase):
@@ -45,6 +47,53 @@ class Subscriber(Base):
     language: Mapped[str | None] = mapped_column(sa.String(2))          # cy, en, None = unknown
     attributes: Mapped[dict] = mapped_column(sa.JSON, default=dict)     # round, uprn, address...
     opted_out: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    # The upload that last wrote this row: a second row for the same person in
+    # one file is reported as a duplicate without holding the file in memory.
+    upload_id: Mapped[str | None] = mapped_column(sa.String(36))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Round(Base):
+    """A collection round: which households (``attributes.round``) are collected when."""
+
+    __tablename__ = "rounds"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "code"),)
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.String(36))
+    code: Mapped[str] = mapped_column(sa.String(64))          # matches attributes.round
+    name: Mapped[str] = mapped_column(sa.String(200))
+    rrule: Mapped[str] = mapped_column(sa.String(500))        # RFC 5545, dates only
+    start: Mapped[dt.date] = mapped_column(sa.Date)           # DTSTART (a collection date)
+    exdates: Mapped[list] = mapped_column(sa.JSON, default=list)   # ["2026-12-25"]
+    moves: Mapped[list] = mapped_column(sa.JSON, default=list)     # [{"from", "to"}]
+    description: Mapped[dict] = mapped_column(sa.JSON, default=dict)   # {"cy", "en"}: which bins
+    personalisation: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Appointment(Base):
+    """A health board's appointment, known by the board's own reference."""
+
+    __tablename__ = "appointments"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "external_reference"),)
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.String(36))
+    campaign_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    external_reference: Mapped[str] = mapped_column(sa.String(100))
+    phone: Mapped[str | None] = mapped_column(sa.String(20))
+    email: Mapped[str | None] = mapped_column(sa.String(320))
+    language: Mapped[str | None] = mapped_column(sa.String(2))
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    personalisation: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    offsets: Mapped[list | None] = mapped_column(sa.JSON)     # None: the campaign's
+    status: Mapped[str] = mapped_column(sa.String(16), default="booked")
+    # what a citizen texts back ("CANSLO 4821"): short, unique among their live bookings
+    reply_code: Mapped[str] = mapped_column(sa.String(8))
+    status_source: Mapped[str | None] = mapped_column(sa.String(16))   # board, reply
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -61,10 +110,18 @@ class Campaign(Base):
     template_id: Mapped[str] = mapped_column(sa.String(36))
     channel: Mapped[str] = mapped_column(sa.String(8))
     status: Mapped[str] = mapped_column(sa.String(16), default="scheduled")
-    send_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    send_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)   # broadcasts only
     audience: Mapped[dict] = mapped_column(sa.JSON, default=dict)        # {} = everyone
     personalisation: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     urgent: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    # collection: {"rounds", "days_before", "at"}; appointment: {"offsets"}
+    schedule: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    window: Mapped[dict | None] = mapped_column(sa.JSON)       # {"start", "end"} local times
+    sender: Mapped[str | None] = mapped_column(sa.String(20))
+    # SMS fragments a message costs: the team's figure (notify renders, we plan)
+    fragments: Mapped[int] = mapped_column(sa.Integer, default=1)
+    # collection occurrences exist up to here; the ticker plans further as time passes
+    planned_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -84,6 +141,18 @@ class Occurrence(Base):
     occurrence_key: Mapped[str] = mapped_column(sa.String(200))
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    # narrows the campaign's audience ({"round": "A"}) and adds personalisation
+    # (the collection date, which bins) for this occurrence only
+    audience: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    personalisation: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    appointment_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
+    # the time the schedule said, when quiet hours or capacity moved due_at
+    nominal_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    note: Mapped[str | None] = mapped_column(sa.String(300))    # why moved, skipped, cancelled
+    # sends are spread: the n-th request is not_before send_from + n * spacing
+    send_from: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    spacing: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    audience_size: Mapped[int] = mapped_column(sa.Integer, default=0)   # when planned
     requested: Mapped[int] = mapped_column(sa.Integer, default=0)
     skipped: Mapped[int] = mapped_column(sa.Integer, default=0)
     # The last subscriber id emitted: committed with each batch, so a crashed

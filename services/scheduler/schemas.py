@@ -1,11 +1,14 @@
 """HTTP request and response schemas of the scheduler (one validation library)."""
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate, validates_schema
+import re
+
+from marshmallow import RAISE, Schema, fields, post_load, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
 
 from services.scheduler import audience
 from services.scheduler.models import CAMPAIGN_KINDS, CAMPAIGN_STATUSES
+from services.scheduler.recurrence import HHMM, RuleError, check_rule
 
 LANG = validate.OneOf(("cy", "en"))
 CHANNEL = validate.OneOf(("sms", "email"))
@@ -51,6 +54,7 @@ class SubscriberIn(Strict):
 
 class RowError(Schema):
     index = fields.Integer()
+    row = fields.Integer()
     reason = fields.String()
 
 
@@ -88,17 +92,115 @@ class SubscriberFilters(Strict):
     email = fields.String()
 
 
+# -- rounds -------------------------------------------------------------------------
+
+CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                       error="must be 1-64 letters, digits, '-', '_' or '.'")
+TIME = validate.Regexp(HHMM.pattern, error="must be a 24-hour time HH:MM, such as 18:00")
+
+
+class Move(Strict):
+    from_ = fields.Date(required=True, data_key="from")
+    to = fields.Date(required=True, allow_none=True)
+
+    @post_load
+    def _plain(self, data, **_kwargs):
+        return {"from": data["from_"].isoformat(),
+                "to": data["to"].isoformat() if data["to"] else None}
+
+
+class Bilingual(Strict):
+    cy = fields.String(load_default="", validate=validate.Length(max=500))
+    en = fields.String(load_default="", validate=validate.Length(max=500))
+
+
+class RoundIn(Strict):
+    """A collection round: its code (as in subscribers' ``round`` attribute) and calendar."""
+
+    code = fields.String(required=True, validate=CODE)
+    name = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
+    rrule = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    start = fields.Date(required=True)
+    exdates = fields.List(fields.Date(), load_default=list, validate=validate.Length(max=500))
+    moves = fields.List(fields.Nested(Move), load_default=list, validate=validate.Length(max=500))
+    description = fields.Nested(Bilingual, load_default=dict)
+    personalisation = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=64)),
+                                  load_default=dict, validate=_flat_attributes)
+
+    @validates_schema
+    def _rule_works(self, data, partial=None, **_kwargs):
+        if "rrule" in data or "start" in data:
+            rule, start = data.get("rrule"), data.get("start")
+            if rule is None or start is None:
+                return          # a PATCH: checked against the stored values
+            try:
+                check_rule(rule, start)
+            except RuleError as exc:
+                raise MarshmallowError({"rrule": [str(exc)]}) from exc
+
+
+class RoundChange(Strict):
+    """One line of a council's holiday calendar: collections due ``from`` go ``to``."""
+
+    from_ = fields.Date(required=True, data_key="from")
+    to = fields.Date(required=True, allow_none=True)
+    rounds = fields.List(fields.String(validate=CODE), load_default=None)
+
+
 # -- campaigns --------------------------------------------------------------------
 
-class CampaignCreate(Strict):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    kind = fields.String(load_default="broadcast", validate=validate.OneOf(CAMPAIGN_KINDS))
-    template_id = fields.UUID(required=True)
-    channel = fields.String(required=True, validate=CHANNEL)
-    send_at = fields.AwareDateTime(required=True)
-    audience = fields.Dict(keys=fields.String(), load_default=dict)
-    personalisation = fields.Dict(keys=fields.String(), load_default=dict)
-    urgent = fields.Boolean(load_default=False)
+class Window(Strict):
+    start = fields.String(required=True, validate=TIME)
+    end = fields.String(required=True, validate=TIME)
+
+
+class Offset(Strict):
+    days_before = fields.Integer(required=True, validate=validate.Range(min=0, max=90))
+    hours_before = fields.Integer(load_default=0, validate=validate.Range(min=0, max=72))
+    at = fields.String(load_default=None, allow_none=True, validate=TIME)
+
+    @validates_schema
+    def _one_way(self, data, **_kwargs):
+        if data.get("at") and data.get("hours_before"):
+            raise MarshmallowError("give at (a time of day) or hours_before, not both")
+        if not data.get("at") and not data.get("days_before") and not data.get("hours_before"):
+            raise MarshmallowError("a reminder must come before the appointment")
+
+
+class CollectionSchedule(Strict):
+    rounds = fields.List(fields.String(validate=CODE), load_default=None,
+                         validate=validate.Length(min=1, max=500))
+    days_before = fields.Integer(load_default=1, validate=validate.Range(min=0, max=14))
+    at = fields.String(load_default="18:00", validate=TIME)
+
+
+class AppointmentSchedule(Strict):
+    offsets = fields.List(fields.Nested(Offset), load_default=None,
+                          validate=validate.Length(min=1, max=5))
+
+
+SCHEDULES = {"collection": CollectionSchedule, "appointment": AppointmentSchedule}
+SENDER = re.compile(r"^(\+?[0-9]{6,15}|[A-Za-z0-9 ]{1,11})$")
+
+
+def _sender(value: str) -> None:
+    if not SENDER.match(value) or value.strip() != value or value.isdigit() and len(value) < 6:
+        raise MarshmallowError("must be a phone number or an alphanumeric sender ID of at most "
+                               "11 letters and digits")
+
+
+class CampaignFields(Strict):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    template_id = fields.UUID()
+    channel = fields.String(validate=CHANNEL)
+    send_at = fields.AwareDateTime(allow_none=True)
+    audience = fields.Dict(keys=fields.String())
+    personalisation = fields.Dict(keys=fields.String())
+    urgent = fields.Boolean()
+    schedule = fields.Dict(keys=fields.String())
+    window = fields.Nested(Window, allow_none=True)
+    sender = fields.String(allow_none=True, validate=_sender)
+    fragments = fields.Integer(validate=validate.Range(min=1, max=20))
 
     @validates_schema(skip_on_field_errors=False)
     def _audience_is_a_filter(self, data, **_kwargs):
@@ -107,14 +209,55 @@ class CampaignCreate(Strict):
             raise MarshmallowError(found)   # each sentence already names audience.<attribute>
 
 
-class OccurrenceOut(Schema):
-    occurrence_key = fields.String()
-    due_at = fields.String()
-    status = fields.String()
-    requested = fields.Integer()
-    skipped = fields.Integer()
-    completed_at = fields.String(allow_none=True)
-    stats = fields.Dict(keys=fields.String(), values=fields.Integer())
+class CampaignCreate(CampaignFields):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    kind = fields.String(load_default="broadcast", validate=validate.OneOf(CAMPAIGN_KINDS))
+    template_id = fields.UUID(required=True)
+    channel = fields.String(required=True, validate=CHANNEL)
+    audience = fields.Dict(keys=fields.String(), load_default=dict)
+    personalisation = fields.Dict(keys=fields.String(), load_default=dict)
+    urgent = fields.Boolean(load_default=False)
+    schedule = fields.Dict(keys=fields.String(), load_default=dict)
+    window = fields.Nested(Window, load_default=None, allow_none=True)
+    sender = fields.String(load_default=None, allow_none=True, validate=_sender)
+    fragments = fields.Integer(load_default=1, validate=validate.Range(min=1, max=20))
+
+    @validates_schema
+    def _schedule_fits_the_kind(self, data, **_kwargs):
+        kind = data.get("kind", "broadcast")
+        if kind == "broadcast" and not data.get("send_at"):
+            raise MarshmallowError({"send_at": ["send_at is required for a broadcast"]})
+        if kind != "broadcast" and data.get("send_at"):
+            raise MarshmallowError({"send_at": [f"a {kind} campaign has no send_at: "
+                                                "its schedule says when it sends"]})
+        check_schedule(kind, data.get("schedule") or {})
+
+    @post_load
+    def _normalise(self, data, **_kwargs):
+        data["schedule"] = load_schedule(data["kind"], data.get("schedule") or {})
+        return data
+
+
+def check_schedule(kind: str, schedule: dict) -> None:
+    """Raise a marshmallow error naming ``schedule.<field>`` when ``schedule`` is wrong."""
+    if kind == "broadcast":
+        if schedule:
+            raise MarshmallowError({"schedule": ["a broadcast has no schedule: use send_at"]})
+        return
+    errors = SCHEDULES[kind]().validate(schedule)
+    if errors:
+        raise MarshmallowError({"schedule": errors})
+
+
+def load_schedule(kind: str, schedule: dict) -> dict:
+    if kind == "broadcast":
+        return {}
+    loaded = SCHEDULES[kind]().load(schedule)
+    return {k: v for k, v in loaded.items() if v is not None}
+
+
+class CampaignPatch(CampaignFields):
+    """Only what is given changes; pending occurrences are planned again."""
 
 
 class CampaignOut(Schema):
@@ -124,22 +267,63 @@ class CampaignOut(Schema):
     template_id = fields.String()
     channel = fields.String()
     status = fields.String()
-    send_at = fields.String()
+    send_at = fields.String(allow_none=True)
     audience = fields.Dict()
     personalisation = fields.Dict()
     urgent = fields.Boolean()
+    schedule = fields.Dict()
+    window = fields.Dict(allow_none=True)
+    sender = fields.String(allow_none=True)
+    fragments = fields.Integer()
     created_at = fields.String()
     updated_at = fields.String()
     audience_size = fields.Integer()
-    occurrences = fields.List(fields.Nested(OccurrenceOut))
+    occurrences = fields.List(fields.Dict())
     stats = fields.Dict(keys=fields.String(), values=fields.Integer())
+    totals = fields.Dict(keys=fields.String(), values=fields.Integer())
+    capacity = fields.Dict(allow_none=True)
+    warnings = fields.List(fields.String())
 
 
 class CampaignList(Schema):
-    campaigns = fields.List(fields.Nested(CampaignOut))
+    campaigns = fields.List(fields.Dict())
     links = fields.Nested(Links)
 
 
 class CampaignFilters(Strict):
     older_than = fields.UUID()
     status = fields.String(validate=validate.OneOf(CAMPAIGN_STATUSES))
+    kind = fields.String(validate=validate.OneOf(CAMPAIGN_KINDS))
+
+
+class PreviewArgs(Strict):
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=200))
+    price_per_fragment = fields.Float(load_default=None, validate=validate.Range(min=0, max=10))
+
+
+# -- appointments -----------------------------------------------------------------
+
+REFERENCE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$",
+                            error="must be 1-100 letters, digits or . _ : / -")
+
+
+class AppointmentFields(Strict):
+    campaign_id = fields.UUID()
+    phone = fields.String(allow_none=True)
+    email = fields.String(allow_none=True, validate=validate.Length(max=320))
+    language = fields.String(allow_none=True, validate=LANG)
+    starts_at = fields.AwareDateTime()
+    personalisation = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=64)),
+                                  validate=_flat_attributes)
+    offsets = fields.List(fields.Nested(Offset), allow_none=True,
+                          validate=validate.Length(min=1, max=5))
+
+
+class AppointmentIn(AppointmentFields):
+    external_reference = fields.String(required=True, validate=REFERENCE)
+    campaign_id = fields.UUID(required=True)
+    starts_at = fields.AwareDateTime(required=True)
+
+
+class AppointmentPatch(AppointmentFields):
+    """A board's change: a new time moves the pending reminders."""

@@ -7,7 +7,6 @@ own START (``subscriber.opted_in``) does that.
 """
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,7 +22,6 @@ from shared import phone
 from shared.db import utcnow
 from shared.errors import flatten_messages
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 LOOKUP_CHUNK = 500     # keeps IN (...) lists well inside every database's limits
 
 
@@ -39,6 +37,98 @@ class UpsertOutcome:
 
     def as_dict(self) -> dict:
         return {"created": self.created, "updated": self.updated, "errors": self.errors}
+
+
+@dataclass
+class UploadOutcome:
+    """An upload's tally; only the first ``MAX_REPORTED`` row errors are kept (memory)."""
+
+    MAX_REPORTED = 1000
+    key: str = "row"             # CSV: the line number; JSON: the index in the array
+    complete: bool = True
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    opted_out: int = 0
+    errors_total: int = 0
+    errors: list[dict] = field(default_factory=list)
+
+    def error(self, row: int, reason: str) -> None:
+        self.errors_total += 1
+        if len(self.errors) < self.MAX_REPORTED:
+            self.errors.append({self.key: row, "reason": reason})
+
+    def as_dict(self) -> dict:
+        return {"complete": self.complete, "rows": self.rows, "created": self.created,
+                "updated": self.updated, "opted_out": self.opted_out, "errors_total": self.errors_total,
+                "errors_truncated": self.errors_total > len(self.errors), "errors": self.errors}
+
+
+UPLOAD_COLUMNS = (Subscriber.id, Subscriber.phone, Subscriber.email, Subscriber.language,
+                  Subscriber.attributes, Subscriber.opted_out, Subscriber.upload_id)
+
+
+def upsert_batch(session: Session, tenant_id: str, batch: list[tuple[int, dict]],
+                 upload_id: str, outcome: UploadOutcome) -> None:
+    """One batch of an upload: cleaned rows in, one INSERT and one UPDATE out.
+
+    A person already written by this upload (an earlier row, in this batch or
+    an earlier one) is a duplicate row: reported, not applied twice.
+    """
+    now = utcnow()
+    known: dict[tuple[str, str], dict] = {}
+    for column, name in ((Subscriber.phone, "phone"), (Subscriber.email, "email")):
+        values = sorted({d[name] for _r, d in batch if d.get(name)})
+        for chunk in _chunks(values, LOOKUP_CHUNK):
+            for found in session.execute(sa.select(*UPLOAD_COLUMNS).where(
+                    Subscriber.tenant_id == tenant_id, column.in_(chunk))).mappings():
+                record = dict(found)
+                for key in ("phone", "email"):
+                    if record[key]:
+                        known[(key, record[key])] = record
+    inserts, updates = [], {}
+    for row, data in batch:
+        by_phone = known.get(("phone", data["phone"])) if data.get("phone") else None
+        by_email = known.get(("email", data["email"])) if data.get("email") else None
+        if by_phone and by_email and by_phone is not by_email:
+            outcome.error(row, "phone and email belong to two different subscribers")
+            continue
+        record = by_phone or by_email
+        if record is not None and record["upload_id"] == upload_id:
+            outcome.error(row, "duplicate: an earlier row of this upload has the same "
+                          f"{'phone' if by_phone else 'email'}")
+            continue
+        if record is None:
+            record = {"id": str(uuid.uuid4()), "tenant_id": tenant_id, "phone": None,
+                      "email": None, "language": None, "attributes": {}, "opted_out": False,
+                      "created_at": now}
+            inserts.append(record)
+            outcome.created += 1
+        else:
+            updates[record["id"]] = record
+            outcome.updated += 1
+            outcome.opted_out += bool(record["opted_out"])
+        _merge(record, data, upload_id, now)
+        for key in ("phone", "email"):
+            if record[key]:
+                known[(key, record[key])] = record
+    if inserts:
+        session.execute(sa.insert(Subscriber), inserts)
+    if updates:
+        # opted_out is not written: an upload never clears a citizen's STOP
+        session.execute(sa.update(Subscriber), [
+            {k: r[k] for k in ("id", "phone", "email", "language", "attributes", "upload_id",
+                               "updated_at")} for r in updates.values()])
+
+
+def _merge(record: dict, data: dict, upload_id: str, now) -> None:
+    for name in ("phone", "email", "language"):
+        if data.get(name):
+            record[name] = data[name]
+    if data.get("attributes"):
+        record["attributes"] = {**(record["attributes"] or {}), **data["attributes"]}
+    record["upload_id"] = upload_id
+    record["updated_at"] = now
 
 
 def clean(row: Any) -> dict:
@@ -58,10 +148,10 @@ def clean(row: Any) -> dict:
         except phone.InvalidPhoneNumber as exc:
             raise RowProblem(f"phone {exc}") from exc
     if data.get("email"):
-        address = data["email"].strip().lower()
-        if not EMAIL.match(address):
-            raise RowProblem("email Not a valid email address")
-        data["email"] = address
+        try:
+            data["email"] = phone.normalise_email(data["email"])
+        except ValueError as exc:
+            raise RowProblem(f"email {exc}") from exc
     return data
 
 

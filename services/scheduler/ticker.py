@@ -14,6 +14,14 @@ and commits — all in one transaction.  So:
 
 Steps take occurrences round-robin, one batch each, so one council's 100,000
 reminders do not hold back another's appointment reminder due now.
+
+Before emitting, a tick plans what recurring campaigns will need next
+(:func:`planner.plan`, at most every ``plan_interval``), and a non-urgent SMS
+occurrence found inside the tenant's quiet hours is moved to the next window
+(or skipped, if that is past the grace window), with the reason recorded.
+Each request carries ``not_before``: the occurrence's planned start plus its
+position times the spacing the tenant's capacity allows, so notify spreads a
+large occurrence over its window instead of taking it all at once.
 """
 from __future__ import annotations
 
@@ -26,8 +34,15 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.scheduler import audience, campaigns
-from services.scheduler.models import HELD, UNFINISHED, Campaign, Occurrence, Subscriber
+from services.scheduler import audience, campaigns, planner
+from services.scheduler.models import (
+    HELD,
+    UNFINISHED,
+    Appointment,
+    Campaign,
+    Occurrence,
+    Subscriber,
+)
 from shared import events, outbox
 from shared.db import Database, utcnow
 from shared.metrics import METRICS
@@ -41,6 +56,7 @@ NOTIFICATION_NAMESPACE = uuid.UUID("5d6f0c2e-8a4b-5b1e-9c3d-2f7a1e4b6c80")
 # is not sent: a bin reminder after the lorry has gone helps nobody.  It is
 # completed with the audience counted as skipped.
 DEFAULT_GRACE = dt.timedelta(hours=6)
+DEFAULT_PLAN_INTERVAL = dt.timedelta(minutes=1)
 DUE_PAGE = 100
 
 
@@ -56,18 +72,22 @@ class Ticker:
     def __init__(self, db: Database, batch: int = 1000, interval: float = 1.0, *,
                  on_outbox: Callable[[], None] | None = None,
                  grace: dt.timedelta = DEFAULT_GRACE,
+                 plan_interval: dt.timedelta = DEFAULT_PLAN_INTERVAL,
                  clock: Callable[[], dt.datetime] = utcnow):
         self.db = db
         self.batch = batch
         self.interval = interval
         self.on_outbox = on_outbox or (lambda: None)
         self.grace = grace
+        self.plan_interval = plan_interval
         self.clock = clock
         self.nudge = threading.Event()
+        self._planned_at: dt.datetime | None = None
 
     def run_once(self, now: dt.datetime | None = None) -> int:
-        """Emit everything due at ``now``; returns how many notifications were requested."""
+        """Plan ahead, then emit everything due at ``now``; returns how many were requested."""
         now = now or self.clock()
+        self.plan_ahead(now)
         emitted = 0
         failed: set[str] = set()
         while True:
@@ -88,6 +108,30 @@ class Ticker:
                     emitted += step
             if not progressed:
                 return emitted
+
+    def plan_ahead(self, now: dt.datetime, force: bool = False) -> int:
+        """Plan the next occurrences of recurring campaigns whose horizon runs out."""
+        if not force and self._planned_at is not None and \
+                abs(now - self._planned_at) < self.plan_interval:
+            return 0
+        self._planned_at = now
+        with self.db.read() as session:
+            ids = planner.campaigns_to_plan(session, now)
+        added = 0
+        for campaign_id in ids:
+            try:
+                with self.db.transaction() as session:
+                    query = sa.select(Campaign).where(Campaign.id == campaign_id)
+                    if self.db.dialect == "postgresql":
+                        query = query.with_for_update(skip_locked=True)
+                    campaign = session.scalars(query).first()
+                    if campaign is not None:
+                        added += planner.plan(session, campaign,
+                                              session.get(Tenant, campaign.tenant_id), now)
+            except Exception:
+                log.exception("planning campaign %s failed; retried on the next tick",
+                              campaign_id)
+        return added
 
     def lag_seconds(self, now: dt.datetime | None = None) -> float:
         """now minus the due time of the oldest unfinished occurrence that may send (0 if none).
@@ -147,20 +191,48 @@ class Ticker:
                 return None
             campaign = session.get(Campaign, occ.campaign_id)
             if occ.status == "pending" and now - occ.due_at > self.grace:
-                self._skip_late(session, occ, campaign)
+                self._skip(session, occ, campaign, f"found {now - occ.due_at} after its due "
+                           f"time, past the {self.grace} grace window")
                 emitted = 0
+            elif occ.status == "pending" and self._quiet_move(session, occ, campaign, now):
+                emitted = 0
+            elif occ.appointment_id:
+                emitted = self._emit_appointment(session, occ, campaign)
             else:
                 emitted = self._emit_batch(session, occ, campaign)
         self.on_outbox()
         return emitted
 
+    def _quiet_move(self, session: Session, occ: Occurrence, campaign: Campaign,
+                    now: dt.datetime) -> bool:
+        """Move (or skip) a non-urgent SMS occurrence found inside quiet hours; True if so."""
+        if campaign.urgent or campaign.channel != "sms":
+            return False
+        quiet = planner.quiet_hours(session.get(Tenant, occ.tenant_id))
+        if quiet is None or not quiet.contains(now):
+            return False
+        later = quiet.next_end(now)
+        if later - occ.due_at > self.grace:
+            self._skip(session, occ, campaign, f"due in quiet hours {quiet.label()}; the next "
+                       f"window ({later.isoformat()}) is past the grace window")
+        else:
+            occ.nominal_at = occ.nominal_at or occ.due_at
+            occ.note = f"quiet hours {quiet.label()}: moved from {occ.due_at.isoformat()}"
+            shift = later - occ.due_at
+            occ.due_at = later
+            occ.send_from = (occ.send_from or later) + shift
+            occ.updated_at = utcnow()
+        return True
+
     def _emit_batch(self, session: Session, occ: Occurrence, campaign: Campaign) -> int:
         occ.status = "emitting"
-        query = audience.eligible(campaign.tenant_id, campaign.channel, campaign.audience or {})
+        query = audience.eligible(campaign.tenant_id, campaign.channel, campaign.audience or {},
+                                  occ.audience or {})
         if occ.cursor:
             query = query.where(Subscriber.id > occ.cursor)
         subscribers = session.scalars(query.limit(self.batch)).all()
-        outbox.add_many(session, [self._requested(campaign, occ, s) for s in subscribers])
+        outbox.add_many(session, [self._requested(campaign, occ, s, occ.requested + n)
+                                  for n, s in enumerate(subscribers)])
         if subscribers:
             occ.cursor = subscribers[-1].id
             occ.requested += len(subscribers)
@@ -169,7 +241,13 @@ class Ticker:
             self._complete(session, occ, campaign)
         return len(subscribers)
 
-    def _requested(self, campaign: Campaign, occ: Occurrence, s: Subscriber) -> events.Event:
+    def _not_before(self, occ: Occurrence, position: int) -> dt.datetime | None:
+        if occ.send_from is None:
+            return None
+        return occ.send_from + dt.timedelta(seconds=position * (occ.spacing or 0.0))
+
+    def _requested(self, campaign: Campaign, occ: Occurrence, s: Subscriber,
+                   position: int = 0) -> events.Event:
         key = occ.occurrence_key
         return events.make(
             "notification.requested", occ.tenant_id, occ.id,
@@ -177,16 +255,45 @@ class Ticker:
             template_id=campaign.template_id, channel=campaign.channel,
             recipient=s.phone if campaign.channel == "sms" else s.email,
             language=s.language,
-            # the subscriber's own values win: "((round))" is theirs, not the campaign's
-            personalisation={**(campaign.personalisation or {}), **(s.attributes or {})},
+            # the subscriber's own values win over the campaign's ("((name))" is
+            # theirs); the occurrence's facts (which bins, which day) win over both
+            personalisation={**(campaign.personalisation or {}), **(s.attributes or {}),
+                             **(occ.personalisation or {})},
             reference=f"{campaign.id}:{key}", urgent=campaign.urgent,
-            campaign_id=campaign.id, occurrence_key=key)
+            campaign_id=campaign.id, occurrence_key=key,
+            not_before=self._not_before(occ, position))
 
-    def _skip_late(self, session: Session, occ: Occurrence, campaign: Campaign) -> None:
-        occ.skipped = audience.size(session, campaign.tenant_id, campaign.channel,
-                                    campaign.audience or {})
-        log.warning("occurrence %s was due at %s, more than %s ago: skipped %d recipients",
-                    occ.id, occ.due_at.isoformat(), self.grace, occ.skipped)
+    def _emit_appointment(self, session: Session, occ: Occurrence, campaign: Campaign) -> int:
+        """An appointment reminder: one request, to the appointment's own recipient."""
+        appt = session.get(Appointment, occ.appointment_id)
+        recipient = None if appt is None else (appt.phone if campaign.channel == "sms"
+                                               else appt.email)
+        sent = 0
+        if appt is not None and appt.status != "cancelled" and recipient:
+            key = occ.occurrence_key
+            outbox.add(session, events.make(
+                "notification.requested", occ.tenant_id, occ.id,
+                notification_id=notification_id(campaign.id, appt.id, key),
+                template_id=campaign.template_id, channel=campaign.channel,
+                recipient=recipient, language=appt.language,
+                personalisation={**(campaign.personalisation or {}),
+                                 **(occ.personalisation or {})},
+                reference=f"{campaign.id}:{appt.external_reference}", urgent=campaign.urgent,
+                campaign_id=campaign.id, occurrence_key=key, appointment_id=appt.id))
+            sent = 1
+        occ.requested += sent
+        occ.skipped += 1 - sent
+        occ.cursor = occ.appointment_id
+        self._complete(session, occ, campaign)
+        return sent
+
+    def _skip(self, session: Session, occ: Occurrence, campaign: Campaign, why: str) -> None:
+        occ.skipped = 1 if occ.appointment_id else audience.size(
+            session, campaign.tenant_id, campaign.channel, campaign.audience or {},
+            occ.audience or {})
+        occ.note = why[:300]
+        log.warning("occurrence %s (due %s) skipped, %d recipients: %s",
+                    occ.id, occ.due_at.isoformat(), occ.skipped, why)
         self._complete(session, occ, campaign)
 
     def _complete(self, session: Session, occ: Occurrence, campaign: Campaign) -> None:

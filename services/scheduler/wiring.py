@@ -12,6 +12,7 @@ from shared import inbox, topology
 from shared.bus import Bus
 from shared.config import Settings
 from shared.http import base_app
+from shared.metrics import METRICS
 from shared.runtime import Background, Runtime
 
 SERVICE = "scheduler"
@@ -26,6 +27,13 @@ class SchedulerService:
     def __post_init__(self):
         self.ticker = Ticker(self.runtime.db, interval=self.runtime.settings.ticker_interval,
                              on_outbox=self.runtime.relay.nudge.set)
+        # read from the database at each scrape, so the API process reports the
+        # lag even when the ticker runs in a process of its own
+        self.runtime.gauges.append(self.refresh_lag)
+
+    def refresh_lag(self) -> None:
+        """Set ``hysbys_scheduler_lag_seconds`` from the oldest runnable occurrence."""
+        METRICS.scheduler_lag.set(self.ticker.lag_seconds())
 
     def nudge(self) -> None:
         """Wake the ticker: something became due (a campaign for now, a resume)."""
@@ -34,7 +42,8 @@ class SchedulerService:
     def create_app(self) -> Flask:
         app, flask_api = base_app(self.runtime, "Hysbys scheduler",
                                   "Subscribers, campaigns, occurrences and the ticker")
-        flask_api.register_blueprint(api.blueprint(self.runtime, self.nudge))
+        for blp in api.blueprints(self.runtime, self.nudge):
+            flask_api.register_blueprint(blp)
         return app
 
     def queue_handlers(self) -> dict:

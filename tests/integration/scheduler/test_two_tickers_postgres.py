@@ -34,7 +34,7 @@ def seed_due_broadcast(db: Database) -> str:
     tenant_id, now = str(uuid.uuid4()), utcnow()
     due = now - dt.timedelta(seconds=1)
     with db.transaction() as session:
-        session.add(Tenant(id=tenant_id, slug="penfro", name="Penfro", config={}))
+        session.add(Tenant(id=tenant_id, slug="penfro", name="Penfro", config={"quiet_hours": None}))
         session.execute(sa.insert(Subscriber), [
             {"id": str(uuid.uuid4()), "tenant_id": tenant_id, "phone": f"+447700{900000 + i}",
              "language": ("cy", "en", None)[i % 3], "attributes": {"round": "A"},
@@ -100,3 +100,64 @@ def test_two_tickers_running_at_once_request_each_notification_exactly_once(db):
     assert completed == 1
     occ = occurrence_status(db, campaign_id)
     assert (occ.status, occ.requested) == ("completed", AUDIENCE)
+
+
+def seed_collection_evening(db: Database) -> tuple[str, dt.datetime]:
+    """Five rounds collected tomorrow, 1,000 households, planned by nobody yet."""
+    from services.scheduler.models import Round
+    from services.scheduler.recurrence import local_instant
+
+    tenant_id, now = str(uuid.uuid4()), utcnow()
+    tomorrow = (now + dt.timedelta(days=1)).date()
+    with db.transaction() as session:
+        session.add(Tenant(id=tenant_id, slug="penfro", name="Penfro", config={
+            "quiet_hours": None, "capacity": {"segments_per_second": 10, "senders": 5}}))
+        for code in "ABCDE":
+            session.add(Round(id=str(uuid.uuid4()), tenant_id=tenant_id, code=code, name=code,
+                              rrule="FREQ=DAILY", start=tomorrow, exdates=[], moves=[],
+                              description={}, personalisation={}))
+        session.execute(sa.insert(Subscriber), [
+            {"id": str(uuid.uuid4()), "tenant_id": tenant_id, "phone": f"+447700{900000 + i}",
+             "attributes": {"round": "ABCDE"[i % 5]}, "opted_out": False,
+             "created_at": now, "updated_at": now} for i in range(1000)])
+        session.add(Campaign(id=str(uuid.uuid4()), tenant_id=tenant_id, name="Bins",
+                             kind="collection", template_id=str(uuid.uuid4()), channel="sms",
+                             status="scheduled", audience={}, personalisation={}, urgent=False,
+                             schedule={"days_before": 1, "at": "18:00"}, fragments=1,
+                             created_at=now, updated_at=now))
+    return tenant_id, local_instant(tomorrow - dt.timedelta(days=1), dt.time(18))
+
+
+def test_two_tickers_plan_and_send_an_evening_of_rounds_exactly_once(db):
+    _tenant, six = seed_collection_evening(db)
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        ticker = Ticker(db, batch=40)
+        start.wait()
+        try:
+            for _ in range(3):          # both plan the same campaign, then both send
+                ticker.plan_ahead(six - dt.timedelta(hours=2), force=True)
+            for _ in range(50):
+                ticker.run_once(now=six)
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
+    with db.read() as session:
+        evening = session.scalars(sa.select(Occurrence).where(Occurrence.due_at == six)).all()
+        bodies = session.scalars(sa.select(OutboxRow.body).where(
+            OutboxRow.event_type == "notification.requested")).all()
+        completed = session.scalar(sa.select(sa.func.count()).select_from(OutboxRow).where(
+            OutboxRow.event_type == "campaign.occurrence.completed"))
+    assert sorted(o.occurrence_key[0] for o in evening) == list("ABCDE")
+    assert all((o.status, o.requested) == ("completed", 200) for o in evening)
+    ids = [json.loads(b)["data"]["notification_id"] for b in bodies]
+    assert len(ids) == len(set(ids)) == 1000
+    assert completed == 5

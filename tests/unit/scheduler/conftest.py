@@ -54,12 +54,16 @@ def deliver(scheduler):
 
 @pytest.fixture
 def new_tenant(scheduler, deliver):
-    """A tenant and a live API key, replicated into the scheduler by ``tenant.changed``."""
-    def _new(slug: str, *, active: bool = True) -> SeededTenant:
+    """A tenant and a live API key, replicated into the scheduler by ``tenant.changed``.
+
+    Quiet hours are off unless a test sets them, so no test depends on the hour it runs.
+    """
+    def _new(slug: str, *, active: bool = True, config: dict | None = None) -> SeededTenant:
         tenant_id, secret = str(uuid.uuid4()), str(uuid.uuid4())
         deliver(events.make(
             "tenant.changed", tenant_id, slug=slug, name=slug.title(), revision=1,
-            default_language="cy", config={}, active=active,
+            default_language="cy", config={"quiet_hours": None, **(config or {})},
+            active=active,
             api_keys=[{"id": str(uuid.uuid4()), "name": "live", "key_type": "live",
                        "secret_encrypted": scheduler.runtime.box.encrypt(secret),
                        "scopes": []}]))

@@ -144,3 +144,92 @@ def test_the_audience_size_counts_who_the_campaign_would_reach_now(client, new_t
         {"email": "c@example.com", "attributes": {"round": "A"}}])
     body = client.post("/api/campaigns", headers=t.headers(), json=broadcast()).get_json()
     assert body["audience_size"] == 1
+
+
+def test_a_campaign_is_changed_with_patch_and_its_pending_occurrence_replanned(client,
+                                                                             new_tenant):
+    t = new_tenant("penfro")
+    cid = client.post("/api/campaigns", headers=t.headers(), json=broadcast()).get_json()["id"]
+    resp = client.patch(f"/api/campaigns/{cid}", headers=t.headers(), json={
+        "name": "Bins: new date", "send_at": "2099-12-27T18:00:00+00:00", "fragments": 2,
+        "window": {"start": "17:00", "end": "20:00"}, "sender": "PembsCC"})
+    assert resp.status_code == 200, resp.get_json()
+    body = resp.get_json()
+    assert (body["name"], body["fragments"], body["sender"]) == ("Bins: new date", 2, "PembsCC")
+    assert [o["occurrence_key"] for o in body["occurrences"]] == ["2099-12-27T18:00:00Z"]
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"fragments": 0}, "fragments"), ({"window": {"start": "9am", "end": "17:00"}}, "window.start"),
+    ({"sender": "A sender that is far too long"}, "sender"), ({"kind": "collection"}, "kind"),
+    ({"send_at": "2001-01-01T00:00:00+00:00"}, "send_at"), ({"schedule": {"at": "18:00"}},
+                                                            "schedule"),
+])
+def test_a_bad_change_is_a_400_naming_the_field_and_changes_nothing(client, new_tenant,
+                                                                    error_messages, change,
+                                                                    field):
+    t = new_tenant("penfro")
+    created = client.post("/api/campaigns", headers=t.headers(), json=broadcast()).get_json()
+    resp = client.patch(f"/api/campaigns/{created['id']}", headers=t.headers(), json=change)
+    assert resp.status_code == 400
+    assert any(field in m for m in error_messages(resp)), error_messages(resp)
+    after = client.get(f"/api/campaigns/{created['id']}", headers=t.headers()).get_json()
+    assert after["occurrences"] == created["occurrences"]
+
+
+def test_an_archived_campaign_cancels_its_pending_occurrences_and_cannot_be_resumed(
+        scheduler, client, new_tenant, error_messages):
+    t = new_tenant("penfro")
+    cid = client.post("/api/campaigns", headers=t.headers(), json=broadcast()).get_json()["id"]
+    body = client.post(f"/api/campaigns/{cid}/archive", headers=t.headers()).get_json()
+    assert body["status"] == "archived"
+    assert [o["status"] for o in body["occurrences"]] == ["cancelled"]
+    resumed = client.post(f"/api/campaigns/{cid}/resume", headers=t.headers())
+    assert resumed.status_code == 409
+    assert client.patch(f"/api/campaigns/{cid}", headers=t.headers(),
+                        json={"name": "x"}).status_code == 409
+    assert scheduler.ticker.run_once(now=utcnow() + dt.timedelta(days=2)) == 0
+
+
+def test_a_preview_shows_who_would_get_what_when_and_the_cost_without_sending(
+        scheduler, client, new_tenant, outbox_events):
+    t = new_tenant("penfro")
+    client.post("/api/subscribers", headers=t.headers(), json=[
+        {"phone": "07700900001", "language": "cy", "attributes": {"round": "A", "name": "Siân"}},
+        {"phone": "07700900002", "language": "en", "attributes": {"round": "A"}},
+        {"phone": "07700900003", "attributes": {"round": "A"}},
+        {"phone": "07700900004", "attributes": {"round": "B"}}])
+    cid = client.post("/api/campaigns", headers=t.headers(),
+                      json=broadcast(fragments=2)).get_json()["id"]
+    resp = client.get(f"/api/campaigns/{cid}/preview?limit=2&price_per_fragment=0.03",
+                      headers=t.headers())
+    assert resp.status_code == 200, resp.get_json()
+    body = resp.get_json()
+    assert (body["dry_run"], body["recipients"]) == (True, 3)
+    assert body["languages"] == {"cy": 1, "en": 1, "unknown": 1}
+    assert body["segments"] == 2 + 2 + 4                 # unknown language: both, Welsh first
+    assert body["estimated_cost"] == 0.24
+    assert len(body["sample"]) == 2
+    first = body["sample"][0]
+    assert first["personalisation"]["date"] == "27 Rhagfyr" and first["not_before"]
+    assert body["capacity"]["recipients"] == 3
+    assert outbox_events("notification.requested") == []
+
+
+def test_metrics_report_scheduler_lag_read_from_the_database(scheduler, client, new_tenant):
+    t = new_tenant("penfro")
+    client.post("/api/subscribers", headers=t.headers(), json={"phone": "07700900001"})
+    client.post("/api/campaigns", headers=t.headers(), json=broadcast(
+        send_at=(utcnow() - dt.timedelta(seconds=30)).isoformat()))
+    text = client.get("/metrics").get_data(as_text=True)
+    [line] = [x for x in text.splitlines() if x.startswith("hysbys_scheduler_lag_seconds ")]
+    assert float(line.split()[1]) >= 29
+
+
+def test_campaigns_can_be_listed_by_kind(client, new_tenant):
+    t = new_tenant("penfro")
+    client.post("/api/campaigns", headers=t.headers(), json=broadcast())
+    client.post("/api/campaigns", headers=t.headers(), json={
+        "name": "clinic", "kind": "appointment", "template_id": TEMPLATE_ID, "channel": "sms"})
+    listed = client.get("/api/campaigns?kind=appointment", headers=t.headers()).get_json()
+    assert [c["name"] for c in listed["campaigns"]] == ["clinic"]

@@ -179,11 +179,11 @@ class CrashingTicker(Ticker):
         self.crash_at = crash_at
         self.built = 0
 
-    def _requested(self, campaign, occ, s):
+    def _requested(self, campaign, occ, s, position=0):
         self.built += 1
         if self.built == self.crash_at:
             raise ConnectionResetError("the ticker's process was killed")
-        return super()._requested(campaign, occ, s)
+        return super()._requested(campaign, occ, s, position)
 
 
 def test_a_ticker_that_dies_mid_occurrence_is_resumed_after_its_last_committed_batch(

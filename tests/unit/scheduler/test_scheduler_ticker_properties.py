@@ -30,12 +30,12 @@ class DiesOnce(Ticker):
         super().__init__(db, **kwargs)
         self.countdown = crash_at
 
-    def _requested(self, campaign, occ, s):
+    def _requested(self, campaign, occ, s, position=0):
         if self.countdown is not None:
             self.countdown -= 1
             if self.countdown == 0:
                 raise ConnectionResetError("killed mid-batch")
-        return super()._requested(campaign, occ, s)
+        return super()._requested(campaign, occ, s, position)
 
 
 def seed(db, rows: list[dict], channel: str, audience: dict) -> tuple[str, set[str]]:
@@ -44,7 +44,8 @@ def seed(db, rows: list[dict], channel: str, audience: dict) -> tuple[str, set[s
     tenant_id = str(uuid.uuid4())
     expected: set[str] = set()
     with db.transaction() as session:
-        session.add(Tenant(id=tenant_id, slug=f"t-{tenant_id[:8]}", name="T", config={}))
+        session.add(Tenant(id=tenant_id, slug=f"t-{tenant_id[:8]}", name="T",
+                           config={"quiet_hours": None}))
         for n, row in enumerate(rows):
             sub = Subscriber(id=str(uuid.uuid4()), tenant_id=tenant_id,
                              phone=f"+4477009{n:05d}" if row["phone"] else None,

@@ -1,0 +1,151 @@
+"""Where calendars come in: collection rounds (``/api/rounds``) and a health board's
+appointments (``/api/appointments``, known by the board's own reference)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from flask_smorest import Blueprint
+from marshmallow import fields
+from sqlalchemy.exc import IntegrityError
+
+from services.scheduler import appointments, rounds, schemas
+from services.scheduler.models import Round
+from services.scheduler.recurrence import local_date
+from shared.db import utcnow
+from shared.errors import Conflict
+from shared.http import authenticated, json_body
+from shared.runtime import Runtime
+from shared.tenancy import Tenant
+
+
+class _Changes(schemas.Strict):
+    changes = fields.List(fields.Nested(schemas.RoundChange), required=True)
+
+
+def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
+    """The rounds and appointments routes."""
+    blp = Blueprint("calendars", __name__, url_prefix="/api",
+                    description="Collection rounds and appointments")
+
+    @blp.route("/rounds", methods=["POST"])
+    @blp.arguments(schemas.RoundIn)
+    @blp.doc(security=[{"bearer": []}])
+    def put_round(args):
+        """Set up a collection round (or replace the one with this code): an RFC 5545 rule
+        in Europe/London, exception dates and moved collections"""
+        caller = authenticated(runtime)
+        now = utcnow()
+        try:
+            with runtime.db.transaction() as session:
+                r, created = rounds.upsert(session, caller.tenant_id, args, now)
+                body = rounds.as_json(r, local_date(now))
+        except IntegrityError:
+            raise Conflict(f"round {args['code']} was set up by another request at the same "
+                           "time: send it again") from None
+        return body, 201 if created else 200
+
+    @blp.route("/rounds", methods=["GET"])
+    @blp.doc(security=[{"bearer": []}])
+    def list_rounds():
+        """The tenant's rounds, by code, with their next collection dates"""
+        caller = authenticated(runtime)
+        today = local_date(utcnow())
+        with runtime.db.read() as session:
+            found = session.scalars(sa.select(Round).where(
+                Round.tenant_id == caller.tenant_id).order_by(Round.code)).all()
+            return {"rounds": [rounds.as_json(r, today) for r in found]}
+
+    @blp.route("/rounds/<code>", methods=["GET"])
+    @blp.doc(security=[{"bearer": []}])
+    def get_round(code: str):
+        """One round and its next collection dates"""
+        caller = authenticated(runtime)
+        with runtime.db.read() as session:
+            return rounds.as_json(rounds.find(session, caller.tenant_id, code),
+                                  local_date(utcnow()))
+
+    @blp.route("/rounds/<code>", methods=["PATCH"])
+    @blp.doc(security=[{"bearer": []}])
+    def patch_round(code: str):
+        """Change a round; reminders not yet sent are planned again"""
+        caller = authenticated(runtime)
+        args = _load(schemas.RoundIn(partial=True, exclude=("code",)), json_body())
+        now = utcnow()
+        with runtime.db.transaction() as session:
+            r = rounds.find(session, caller.tenant_id, code)
+            rounds.change(session, r, args, now)
+            return rounds.as_json(r, local_date(now))
+
+    @blp.route("/rounds/changes", methods=["POST"])
+    @blp.arguments(_Changes)
+    @blp.doc(security=[{"bearer": []}])
+    def load_changes(args):
+        """Load a holiday calendar: ``{"changes": [{"from", "to", "rounds"?}]}`` moves every
+        collection due ``from`` to ``to`` (``null``: no collection) in the rounds collecting
+        that day"""
+        caller = authenticated(runtime)
+        with runtime.db.transaction() as session:
+            return rounds.apply_changes(session, caller.tenant_id, args["changes"], utcnow())
+
+    @blp.route("/appointments", methods=["POST"])
+    @blp.arguments(schemas.AppointmentIn)
+    @blp.doc(security=[{"bearer": []}])
+    def book(args):
+        """Book an appointment (a known ``external_reference`` updates it: idempotent)"""
+        caller = authenticated(runtime)
+        try:
+            with runtime.db.transaction() as session:
+                tenant = session.get(Tenant, caller.tenant_id)
+                appt, created = appointments.upsert(session, tenant, args, utcnow())
+                body = appointments.detail(session, appt)
+        except IntegrityError:
+            raise Conflict("this external_reference was booked by another request at the same "
+                           "time: send it again") from None
+        nudge_ticker()
+        return body, 201 if created else 200
+
+    @blp.route("/appointments/<path:reference>", methods=["GET"])
+    @blp.doc(security=[{"bearer": []}])
+    def get_appointment(reference: str):
+        """An appointment, its reply code and its reminders"""
+        caller = authenticated(runtime)
+        with runtime.db.read() as session:
+            return appointments.detail(session, appointments.find(session, caller.tenant_id,
+                                                                  reference))
+
+    @blp.route("/appointments/<path:reference>", methods=["PATCH"])
+    @blp.arguments(schemas.AppointmentPatch)
+    @blp.doc(security=[{"bearer": []}])
+    def change_appointment(args, reference: str):
+        """Change an appointment: a new time moves its pending reminders"""
+        caller = authenticated(runtime)
+        with runtime.db.transaction() as session:
+            appt = appointments.find(session, caller.tenant_id, reference)
+            appointments.change(session, session.get(Tenant, caller.tenant_id), appt, args,
+                                utcnow())
+            body = appointments.detail(session, appt)
+        nudge_ticker()
+        return body
+
+    @blp.route("/appointments/<path:reference>", methods=["DELETE"])
+    @blp.doc(security=[{"bearer": []}])
+    def cancel_appointment(reference: str):
+        """Cancel an appointment and its pending reminders (idempotent)"""
+        caller = authenticated(runtime)
+        with runtime.db.transaction() as session:
+            appt = appointments.find(session, caller.tenant_id, reference)
+            appointments.cancel(session, appt, "board", utcnow())
+            return appointments.detail(session, appt)
+
+    return blp
+
+
+def _load(schema, body: dict) -> dict:
+    from marshmallow import ValidationError as MarshmallowError
+
+    from shared.errors import ValidationError, flatten_messages
+    try:
+        return schema.load(body)
+    except MarshmallowError as exc:
+        raise ValidationError("; ".join(flatten_messages(exc.messages))) from exc

@@ -1,0 +1,69 @@
+"""Answers for the other services (platform admin token, not a tenant's key).
+
+``GET /internal/tenants/<id>/next-collection?phone=`` is how the inbound
+service answers WHEN / PRYD; ``GET /internal/tenants/<id>/subscribers?phone=``
+gives it a subscriber's attributes (UPRN, address) for a MISSED report.
+"""
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from flask import request
+from flask_smorest import Blueprint
+
+from services.scheduler import rounds
+from services.scheduler.models import Subscriber
+from shared import phone
+from shared.db import utcnow
+from shared.errors import NotFound, ValidationError
+from shared.http import require_admin
+from shared.runtime import Runtime
+
+
+def blueprint(runtime: Runtime) -> Blueprint:
+    blp = Blueprint("internal", __name__, url_prefix="/internal",
+                    description="Service-to-service answers (admin token)")
+
+    @blp.route("/tenants/<tenant_id>/next-collection", methods=["GET"])
+    @blp.doc(security=[{"bearer": []}])
+    def next_collection(tenant_id: str):
+        """The next collection date of the subscriber with this phone, or null"""
+        require_admin(runtime)
+        tid, number = _tenant(tenant_id), _phone()
+        with runtime.db.read() as session:
+            return rounds.next_collection(session, tid, number, utcnow())
+
+    @blp.route("/tenants/<tenant_id>/subscribers", methods=["GET"])
+    @blp.doc(security=[{"bearer": []}])
+    def subscriber_by_phone(tenant_id: str):
+        """The subscriber with this phone: language, attributes, opted out"""
+        require_admin(runtime)
+        tid, number = _tenant(tenant_id), _phone()
+        with runtime.db.read() as session:
+            sub = session.scalars(sa.select(Subscriber).where(
+                Subscriber.tenant_id == tid, Subscriber.phone == number)).first()
+            if sub is None:
+                raise NotFound()
+            return {"id": sub.id, "phone": sub.phone, "email": sub.email,
+                    "language": sub.language, "attributes": sub.attributes or {},
+                    "opted_out": sub.opted_out}
+
+    return blp
+
+
+def _tenant(tenant_id: str) -> str:
+    try:
+        return str(uuid.UUID(tenant_id))
+    except ValueError:
+        raise NotFound() from None
+
+
+def _phone() -> str:
+    raw = request.args.get("phone")
+    if not raw:
+        raise ValidationError("phone is a required property")
+    try:
+        return phone.normalise(raw)
+    except phone.InvalidPhoneNumber as exc:
+        raise ValidationError(f"phone {exc}") from exc
