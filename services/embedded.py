@@ -16,6 +16,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from services.inbound import wiring as inbound_wiring
 from services.notify import wiring as notify_wiring
 from services.notify.providers.base import Provider
+from services.notify.providers.choice import AdapterFactory
 from services.scheduler import wiring as scheduler_wiring
 from shared.bus import Bus
 from shared.config import Settings
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Platform:
     settings: Settings
-    providers: dict[str, Provider] | None = None
+    providers: dict[str, Provider | AdapterFactory] | None = None
     bus: Bus = field(init=False)
     servers: list[BaseWSGIServer] = field(default_factory=list, init=False)
     backgrounds: list[Background] = field(default_factory=list, init=False)

@@ -45,6 +45,8 @@ class NotificationRequested(_Data):
     occurrence_key = fields.String(load_default=None, allow_none=True)
     appointment_id = fields.UUID(load_default=None, allow_none=True)
     not_before = fields.AwareDateTime(load_default=None, allow_none=True)
+    # a two-way campaign sends from a number (alphanumeric IDs cannot take replies)
+    sender = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
 
 
 class NotificationStatusChanged(_Data):

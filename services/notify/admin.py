@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 
 from services.notify import schemas, tenants
 from services.notify.api_v2 import require_json_body
+from shared.errors import ValidationError
 from shared.http import require_admin
 from shared.runtime import Runtime
 from shared.tenancy import Tenant
@@ -67,6 +68,12 @@ def blueprint(runtime: Runtime) -> Blueprint:
     @blp.doc(security=[{"bearer": []}])
     def patch(args, tenant_id: str):
         """Set inbound numbers, providers and credentials, quiet hours, limits, webhook"""
+        if args.get("provider_credentials"):
+            from services.notify.providers.choice import credential_problems
+
+            problems = credential_problems(args["provider_credentials"], runtime.settings)
+            if problems:   # a 400 naming the missing field now, not failed sends later
+                raise ValidationError("; ".join(problems))
         with runtime.db.transaction() as session:
             t = tenants.update_tenant(session, runtime.box, tenant_id, args,
                                       cid=g.get("correlation_id"))

@@ -1,46 +1,113 @@
 """The dispatcher: hands created notifications to providers, fairly and exactly once.
 
-It claims ``created`` rows in batches, fairly across tenants and urgent first,
-marks them ``sending`` *before* any provider call and commits; only then calls
-the provider, and records the outcome with its events.  A row past ``created``
-is never claimed again, so a redelivered event or a restarted dispatcher cannot
-call a provider twice.
+1. **Claim** (one transaction): ``deferred`` rows whose quiet hours are over become
+   ``created``; then due ``created`` rows, an equal share per tenant,
+   urgent first; a row whose providers all have open circuits, or whose sender's
+   throttle is empty, stays ``created``.  Claimed rows become ``sending`` with
+   ``attempts`` + 1, and the claim commits before any provider is called.
+2. **Hand off**, a small chunk at a time: one UPDATE stamps ``handoff_at`` on the
+   chunk (only rows still ``sending`` with the attempt number this dispatcher
+   claimed), then each stamped row goes to its providers in order, failing over
+   on a retryable error.  A row that is not stamped is not sent.
+3. **Record** the chunk's outcomes (one transaction, events through
+   :func:`~services.notify.sending.set_status`).  A retryable failure puts the row
+   back to ``created`` with ``not_before`` = now + backoff: the database is the
+   delay queue, and no worker sleeps.  After the retry budget it ends
+   ``technical-failure`` with the reason.
+
+The sweeper repairs what a crash leaves: a ``sending`` row never stamped goes
+back to ``created``; a stamped row without an outcome ends ``technical-failure``
+("outcome unknown") and is never sent again.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from services.notify import quiet_hours
 from services.notify.models import Notification, Suppression
 from services.notify.providers.base import OutgoingMessage, Provider, ProviderError, SendResult
+from services.notify.providers.health import Breakers, HealthBoard
+from services.notify.providers.throttle import Throttle
 from services.notify.sending import set_status
+from shared import events, outbox
+from shared.bus import backoff
 from shared.db import Database, utcnow
 from shared.tenancy import Tenant
 
 log = logging.getLogger(__name__)
 
-
 ProviderChooser = Callable[[Notification, Tenant], list[Provider]]
+KNOWN_AT_ONCE = ("delivered", "temporary-failure", "permanent-failure")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Attempts per notification, and the exponential backoff with full jitter between them."""
+
+    max_attempts: int = 6
+    base_delay: float = 5.0
+    max_delay: float = 900.0
+
+    def delay(self, attempt: int) -> float:
+        return backoff(attempt, base=self.base_delay, cap=self.max_delay)
+
+
+@dataclass
+class Safeguards:
+    """Retry budget, circuit breakers, sender throttle and health figures, injectable for tests."""
+
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    breakers: Breakers = field(default_factory=Breakers)
+    throttle: Throttle = field(default_factory=Throttle)
+    health: HealthBoard = field(default_factory=HealthBoard)
+    stale_after: dt.timedelta = dt.timedelta(minutes=10)
+    sweep_every: float = 30.0
+
+
+@dataclass
+class Claim:
+    row: Notification
+    tenant: Tenant
+    plan: list[Provider]
+
+
+@dataclass
+class Outcome:
+    claim: Claim
+    status: str                       # a status, or "retry"
+    provider: Provider | None = None
+    result: SendResult | None = None
+    reason: str | None = None
+    suppress: bool = False
+    called: bool = True               # False: every circuit refused, no provider was called
 
 
 class Dispatcher:
     """Claims created notifications fairly across tenants and hands them to providers."""
 
-    def __init__(self, db: Database, choose: ProviderChooser, *, batch: int = 200,
-                 interval: float = 0.1, on_outbox: Callable[[], None] | None = None):
+    def __init__(self, db: Database, choose: ProviderChooser, *, batch: int = 200, chunk: int = 10,
+                 interval: float = 0.1, on_outbox: Callable[[], None] | None = None,
+                 safeguards: Safeguards | None = None):
         self.db = db
         self.choose = choose
         self.batch = batch
+        self.chunk = chunk
         self.interval = interval
         self.nudge = threading.Event()
         self.on_outbox = on_outbox or (lambda: None)
+        self.guard = safeguards or Safeguards()
 
-    def claim(self) -> list[Notification]:
-        """Mark up to ``batch`` notifications ``sending`` and return them.
+    # -- 1. claim ---------------------------------------------------------------
+    def claim(self) -> list[Claim]:
+        """Mark up to ``batch`` due notifications ``sending`` and return them with their plans.
 
         Fairness: each tenant with work gets an equal share of the batch, its
         urgent notifications first, so one council's 100,000 bin reminders do
@@ -50,88 +117,218 @@ class Dispatcher:
         due = sa.and_(Notification.status == "created",
                       sa.or_(Notification.not_before.is_(None), Notification.not_before <= now))
         with self.db.transaction() as session:
-            tenants = session.scalars(sa.select(Notification.tenant_id).where(due).distinct()
-                                      ).all()
-            if not tenants:
+            quiet_hours.release_due(session, now)
+            tenant_ids = session.scalars(sa.select(Notification.tenant_id).where(due).distinct()).all()
+            if not tenant_ids:
                 return []
-            share = max(1, self.batch // len(tenants))
-            claimed: list[Notification] = []
-            for tenant_id in tenants:
+            share = max(1, self.batch // len(tenant_ids))
+            claims: list[Claim] = []
+            for tenant_id in tenant_ids:
+                tenant = session.get(Tenant, tenant_id)
                 q = (sa.select(Notification).where(due, Notification.tenant_id == tenant_id)
-                     .order_by(Notification.urgent.desc(), Notification.created_at)
-                     .limit(share))
+                     .order_by(Notification.urgent.desc(), Notification.created_at).limit(share))
                 if self.db.dialect == "postgresql":
                     q = q.with_for_update(skip_locked=True)
-                claimed.extend(session.scalars(q).all())
-            for n in claimed:
-                n.status = "sending"
-                n.attempts += 1
-                n.updated_at = now
+                claims.extend(self._admit(session.scalars(q).all(), tenant, now))
             session.flush()
-            for n in claimed:
-                session.expunge(n)
-            return claimed
+        return claims
 
+    def _admit(self, rows: list[Notification], tenant: Tenant | None, now) -> list[Claim]:
+        admitted = []
+        for n in rows:
+            plan = self.choose(n, tenant) if tenant is not None else []
+            usable = [p for p in plan if not _remote(p) or self.guard.breakers[p.name].available()]
+            if plan and not usable:
+                continue            # every provider's circuit is open: wait as created
+            if usable and not self._within_throttle(n, tenant, usable[0]):
+                break               # the sender is at capacity: this tenant's rest waits its turn
+            n.status, n.attempts, n.updated_at, n.handoff_at = "sending", n.attempts + 1, now, None
+            admitted.append(Claim(n, tenant, usable))
+        return admitted
+
+    def _within_throttle(self, n: Notification, tenant: Tenant, first: Provider) -> bool:
+        if n.channel != "sms" or not _remote(first):
+            return True
+        capacity = tenant.setting("capacity") or {}
+        rate = float(capacity.get("segments_per_second") or 10) * int(capacity.get("senders") or 1)
+        key = (tenant.id, first.name, getattr(first, "sender", first.name))
+        return self.guard.throttle.try_take(key, rate, n.fragment_count or 1)
+
+    # -- 2. hand off ------------------------------------------------------------
     def run_once(self) -> int:
-        claimed = self.claim()
-        if not claimed:
+        """Claim one batch and hand it off; returns how many were claimed."""
+        claims = self.claim()
+        if not claims:
             return 0
-        outcomes: list[tuple[Notification, str, str | None, SendResult | None, str | None]] = []
-        tenants: dict[str, Tenant] = {}
-        with self.db.read() as session:
-            for tid in {n.tenant_id for n in claimed}:
-                tenants[tid] = session.get(Tenant, tid)
-                session.expunge(tenants[tid])
-            suppressed = self._suppressed(session, claimed)
-        for n in claimed:
-            if (n.tenant_id, n.channel, n.recipient) in suppressed:
-                outcomes.append((n, "suppressed", None, None, "recipient opted out"))
-                continue
-            outcomes.append(self._hand_off(n, tenants[n.tenant_id]))
+        suppressed = self._suppressed([c.row for c in claims])
+        for start in range(0, len(claims), self.chunk):
+            self.hand_off(claims[start:start + self.chunk], suppressed)
+        return len(claims)
+
+    def hand_off(self, chunk: list[Claim], suppressed: frozenset = frozenset()) -> None:
+        """Stamp ``handoff_at`` on the chunk, call providers for the stamped rows, record."""
+        outcomes = [Outcome(c, "suppressed", reason="recipient opted out") for c in chunk
+                    if (c.row.tenant_id, c.row.channel, c.row.recipient) in suppressed]
+        to_send = [c for c in chunk if (c.row.tenant_id, c.row.channel, c.row.recipient) not in suppressed]
+        stamped = self._stamp(to_send)
+        outcomes += [self._send(c) for c in to_send if c.row.id in stamped]
         self._record(outcomes)
-        return len(claimed)
 
-    def _suppressed(self, session: Session, claimed: list[Notification]) -> set:
-        recipients = {n.recipient for n in claimed}
-        rows = session.execute(sa.select(Suppression.tenant_id, Suppression.channel,
-                                         Suppression.recipient)
-                               .where(Suppression.recipient.in_(recipients))).all()
-        return {tuple(r) for r in rows}
+    def _stamp(self, claims: list[Claim]) -> set[str]:
+        if not claims:
+            return set()
+        mine = [(c.row.id, c.row.attempts) for c in claims]
+        with self.db.transaction() as session:
+            stamped = session.scalars(
+                sa.update(Notification)
+                .where(sa.tuple_(Notification.id, Notification.attempts).in_(mine),
+                       Notification.status == "sending", Notification.handoff_at.is_(None))
+                .values(handoff_at=utcnow()).returning(Notification.id)).all()
+        return set(stamped)
 
-    def _hand_off(self, n: Notification, tenant: Tenant):
+    def _send(self, claim: Claim) -> Outcome:
+        n = claim.row
         msg = OutgoingMessage(notification_id=n.id, channel=n.channel, to=n.recipient or "",
-                              body=n.body or "", subject=n.subject)
-        last_error = "no provider configured"
-        for provider in self.choose(n, tenant):
+                              body=n.body or "", subject=n.subject, sender=n.sender)
+        if not claim.plan:
+            return Outcome(claim, "technical-failure", reason="no provider configured")
+        errors = []
+        called = False
+        for provider in claim.plan:
+            breaker = self.guard.breakers[provider.name] if _remote(provider) else None
+            if breaker is not None and not breaker.allow():
+                errors.append(f"{provider.name}: circuit open")
+                continue
+            started = time.perf_counter()
+            called = True
             try:
                 result = provider.send(msg)
-                return (n, result.status, provider.name, result, result.reason)
             except ProviderError as exc:
-                last_error = str(exc)
+                self._observe(provider, breaker, started, ok=False, outage=exc.kind == "outage")
                 if not exc.retryable:
-                    return (n, exc.status, provider.name, None, last_error)
-        return (n, "technical-failure", None, None, last_error)
+                    return Outcome(claim, exc.status, provider, reason=str(exc), suppress=exc.suppress)
+                errors.append(f"{provider.name}: {exc}")
+                continue
+            except Exception as exc:  # noqa: BLE001 - an adapter bug must not strand the chunk
+                log.exception("provider %s failed unexpectedly", provider.name,
+                              extra={"notification_id": n.id})
+                self._observe(provider, breaker, started, ok=False, outage=True)
+                errors.append(f"{provider.name}: {type(exc).__name__}")
+                continue
+            self._observe(provider, breaker, started, ok=True, outage=False)
+            return Outcome(claim, result.status, provider, result, result.reason)
+        return Outcome(claim, "retry", reason="; ".join(errors), called=called)
 
-    def _record(self, outcomes) -> None:
+    def _observe(self, provider: Provider, breaker, started: float, *, ok: bool, outage: bool) -> None:
+        if _remote(provider):
+            self.guard.health.observe(provider.name, time.perf_counter() - started, ok)
+        if breaker is not None:
+            breaker.record(outage)
+
+    # -- 3. record --------------------------------------------------------------
+    def _record(self, outcomes: list[Outcome]) -> None:
+        if not outcomes:
+            return
         with self.db.transaction() as session:
-            for n, status, provider_name, result, reason in outcomes:
-                row = session.get(Notification, n.id)
-                if row is None or row.status != "sending":
-                    continue
-                if result is not None:
-                    row.provider_reference = result.reference
-                if status in ("delivered", "temporary-failure", "permanent-failure"):
-                    # the simulator knows at once: record the hand-off, then the outcome
-                    set_status(session, row, "sent", provider=provider_name)
-                set_status(session, row, status, provider=provider_name, reason=reason)
+            ids = [o.claim.row.id for o in outcomes]
+            rows = {n.id: n for n in session.scalars(sa.select(Notification)
+                                                     .where(Notification.id.in_(ids)))}
+            for o in outcomes:
+                row = rows.get(o.claim.row.id)
+                if row is None or row.status != "sending" or row.attempts != o.claim.row.attempts:
+                    continue    # swept, or already moved on by a receipt: not ours any more
+                self._apply(session, row, o)
         self.on_outbox()
 
+    def _apply(self, session: Session, row: Notification, o: Outcome) -> None:
+        name = o.provider.name if o.provider else None
+        if o.status == "retry":
+            self._retry_or_give_up(session, row, o.reason or "no provider answered", o.called)
+            return
+        if o.result is not None:
+            row.provider_reference = o.result.reference
+            sender = row.sender or getattr(o.provider, "sender", None)
+            row.sender = sender if sender and len(sender) <= 32 else None
+        if o.status in KNOWN_AT_ONCE and o.result is not None:
+            set_status(session, row, "sent", provider=name)   # the hand-off, then the outcome
+        set_status(session, row, o.status, provider=name, reason=o.reason)
+        if o.suppress:
+            suppress(session, row, source=name or "provider")
+
+    def _retry_or_give_up(self, session: Session, row: Notification, reason: str,
+                          called: bool) -> None:
+        policy = self.guard.retry
+        if not called:
+            row.attempts -= 1   # no provider was reached: the attempt does not count
+        elif row.attempts >= policy.max_attempts:
+            set_status(session, row, "technical-failure",
+                       reason=f"gave up after {row.attempts} attempts: {reason}")
+            return
+        now = utcnow()
+        row.status, row.handoff_at, row.updated_at = "created", None, now
+        wait = policy.delay(row.attempts) if called else policy.base_delay
+        row.not_before = now + dt.timedelta(seconds=wait)
+        row.status_reason = f"retrying: {reason}"[:500]
+
+    def _suppressed(self, rows: list[Notification]) -> frozenset:
+        recipients = {n.recipient for n in rows}
+        with self.db.read() as session:
+            found = session.execute(sa.select(Suppression.tenant_id, Suppression.channel,
+                                              Suppression.recipient)
+                                    .where(Suppression.recipient.in_(recipients))).all()
+        return frozenset(tuple(r) for r in found)
+
+    # -- the sweeper ------------------------------------------------------------
+    def sweep(self, now: dt.datetime | None = None, limit: int = 500) -> tuple[int, int]:
+        """Repair what a crashed dispatcher left ``sending``; returns (re-queued, failed)."""
+        now = now or utcnow()
+        cutoff = now - self.guard.stale_after
+        with self.db.transaction() as session:
+            requeued = session.execute(
+                sa.update(Notification)
+                .where(Notification.status == "sending", Notification.handoff_at.is_(None),
+                       Notification.updated_at < cutoff)
+                .values(status="created", updated_at=now)).rowcount or 0
+            q = (sa.select(Notification).where(Notification.status == "sending",
+                                               Notification.handoff_at < cutoff).limit(limit))
+            if self.db.dialect == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            unknown = session.scalars(q).all()
+            for row in unknown:
+                set_status(session, row, "technical-failure",
+                           reason=f"outcome unknown: the hand-off began at {row.handoff_at:%H:%M:%S} "
+                                  "UTC and no answer was recorded; not sent again")
+        if requeued or unknown:
+            log.warning("sweeper: %d claimed notifications re-queued, %d with an unknown outcome "
+                        "failed", requeued, len(unknown))
+            self.on_outbox()
+        return requeued, len(unknown)
+
     def run_forever(self, stop: threading.Event) -> None:
+        last_sweep = float("-inf")
         while not stop.is_set():
             try:
+                if time.monotonic() - last_sweep >= self.guard.sweep_every:
+                    last_sweep = time.monotonic()
+                    self.sweep()
+                self.guard.health.flush_if_due(self.db, self.guard.breakers)
                 if self.run_once() == 0:
                     self.nudge.wait(self.interval)
                     self.nudge.clear()
             except Exception:
                 log.exception("dispatcher failed; retrying")
                 stop.wait(1.0)
+
+
+def suppress(session: Session, row: Notification, *, source: str) -> None:
+    """Add the recipient to the tenant's suppression list and announce the opt-out."""
+    key = (row.tenant_id, row.channel, row.recipient)
+    if session.get(Suppression, key) is None:
+        session.add(Suppression(tenant_id=key[0], channel=key[1], recipient=key[2], source=source,
+                                created_at=utcnow()))
+    outbox.add(session, events.make("subscriber.opted_out", row.tenant_id, None,
+                                    recipient=row.recipient, channel=row.channel, source=source))
+
+
+def _remote(provider: Provider) -> bool:
+    return getattr(provider, "remote", True)

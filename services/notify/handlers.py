@@ -34,7 +34,7 @@ def on_notification_requested(event: Event, session: Session) -> None:
         campaign_id=str(d["campaign_id"]) if d.get("campaign_id") else None,
         occurrence_key=d.get("occurrence_key"),
         appointment_id=str(d["appointment_id"]) if d.get("appointment_id") else None,
-        not_before=d.get("not_before"))
+        not_before=d.get("not_before"), sender=d.get("sender"))
     try:
         accept(session, tenant, req, correlation_id=event.correlation_id)
     except ValidationError as exc:

@@ -296,6 +296,9 @@ class TenantPatch(Strict):
     providers = fields.List(fields.String(validate=validate.OneOf(
         ("simulator", "twilio", "notify", "smtp"))))
     provider_credentials = fields.Dict(keys=fields.String(), values=fields.Dict())
+    provider_weights = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(("simulator", "twilio", "notify", "smtp"))),
+        values=fields.Integer(validate=validate.Range(min=0, max=1000)))
     quiet_hours = fields.Nested(QuietHours, allow_none=True)
     rate_limit_per_minute = fields.Integer(validate=validate.Range(min=1, max=1_000_000))
     daily_message_limit = fields.Integer(validate=validate.Range(min=1, max=100_000_000))

@@ -62,6 +62,7 @@ class SendRequest:
     appointment_id: str | None = None
     not_before: dt.datetime | None = None
     bulk_id: str | None = None
+    sender: str | None = None      # a sender ID or number of the tenant's; None = its default
 
 
 def normalise_recipient(channel: str, raw: str) -> str:
@@ -110,6 +111,10 @@ def build(tenant: Tenant, template: Template, req: SendRequest, now: dt.datetime
         if value and "\x00" in value:
             # PostgreSQL cannot store NUL in text: refuse it here rather than fail at commit
             raise ValidationError(f"{field} must not contain NUL (\\u0000) characters")
+    if req.sender and req.sender not in (tenant.setting("sender_ids") or []) + (
+            tenant.setting("inbound_numbers") or []):
+        raise ValidationError(f"sender {req.sender!r} is not one of this service's sender IDs "
+                              "or numbers")
     return Notification(
         id=req.notification_id or str(uuid.uuid4()), tenant_id=tenant.id,
         template_id=template.id, template_version=template.version, api_key_id=req.key_id,
@@ -120,7 +125,7 @@ def build(tenant: Tenant, template: Template, req: SendRequest, now: dt.datetime
         fragment_count=rendered.sms.fragments if rendered.sms else None,
         campaign_id=req.campaign_id, occurrence_key=req.occurrence_key,
         appointment_id=req.appointment_id, not_before=req.not_before, bulk_id=req.bulk_id,
-        created_at=now, updated_at=now)
+        sender=req.sender, created_at=now, updated_at=now)
 
 
 def store(session: Session, tenant: Tenant, notifications: list[Notification],

@@ -6,9 +6,15 @@ from pathlib import Path
 
 from flask import Flask
 
-from services.notify import admin, api_native, api_v2, handlers
-from services.notify.dispatcher import Dispatcher
+from services.notify import admin, api_native, api_v2, handlers, receipts
+from services.notify.dispatcher import Dispatcher, Safeguards
 from services.notify.providers.base import Provider
+from services.notify.providers.choice import (
+    AdapterFactory,
+    ProviderRegistry,
+    default_factories,
+    is_factory,
+)
 from services.notify.providers.simulator import Simulator
 from shared import inbox, topology
 from shared.bus import Bus
@@ -23,29 +29,38 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 @dataclass
 class NotifyService:
+    """The notify service's parts.
+
+    ``providers`` maps a provider name to a shared instance (the simulator, or a
+    fake in tests) or to an :class:`AdapterFactory` that builds that provider
+    per tenant from its credentials (a test points ``TwilioFactory(base_url=…)``
+    at a fake Twilio).  Names not given get the real factories.
+    """
+
     runtime: Runtime
-    providers: dict[str, Provider] = field(default_factory=dict)
+    providers: dict[str, Provider | AdapterFactory] = field(default_factory=dict)
+    safeguards: Safeguards | None = None
     dispatcher: Dispatcher = field(init=False)
+    registry: ProviderRegistry = field(init=False)
 
     def __post_init__(self):
         self.providers.setdefault("simulator", Simulator())
+        shared = {n: p for n, p in self.providers.items() if not is_factory(p)}
+        factories = {**default_factories(),
+                     **{n: f for n, f in self.providers.items() if is_factory(f)}}
+        self.registry = ProviderRegistry(self.runtime.settings, self.runtime.box, shared, factories)
         self.dispatcher = Dispatcher(self.runtime.db, self.choose_providers,
                                      interval=self.runtime.settings.dispatch_interval,
-                                     on_outbox=self.runtime.relay.nudge.set)
+                                     on_outbox=self.runtime.relay.nudge.set,
+                                     safeguards=self.safeguards)
 
     @property
     def simulator(self) -> Simulator:
         return self.providers["simulator"]  # type: ignore[return-value]
 
     def choose_providers(self, notification, tenant: Tenant) -> list[Provider]:
-        """The tenant's providers in its order; a ``test`` key only ever reaches the simulator."""
-        if notification.key_type == "test":
-            return [self.providers["simulator"]]
-        allowed = self.runtime.settings.allowed_providers
-        chosen = [self.providers[name] for name in tenant.setting("providers")
-                  if name in allowed and name in self.providers
-                  and notification.channel in self.providers[name].channels]
-        return chosen
+        """The tenant's providers in its order (or by weight); a ``test`` key only reaches the simulator."""
+        return self.registry.choose(notification, tenant)
 
     def nudge(self) -> None:
         self.dispatcher.nudge.set()
@@ -54,8 +69,9 @@ class NotifyService:
         app, api = base_app(self.runtime, "Hysbys notify",
                             "Templates and sending: GOV.UK Notify v2 compatible and native API")
         api.register_blueprint(api_v2.blueprint(self.runtime, self.nudge))
-        api.register_blueprint(api_native.blueprint(self.runtime))
+        api.register_blueprint(api_native.blueprint(self.runtime, self.nudge))
         api.register_blueprint(admin.blueprint(self.runtime))
+        api.register_blueprint(receipts.blueprint(self.runtime))
         return app
 
     def queue_handlers(self) -> dict:
@@ -81,6 +97,8 @@ class NotifyService:
 
 
 def build(settings: Settings, bus: Bus | None = None,
-          providers: dict[str, Provider] | None = None) -> NotifyService:
+          providers: dict[str, Provider | AdapterFactory] | None = None,
+          safeguards: Safeguards | None = None) -> NotifyService:
+    """The notify service on ``settings``; ``providers`` adds or replaces providers (see NotifyService)."""
     runtime = Runtime.build(settings, SERVICE, MIGRATIONS, bus=bus)
-    return NotifyService(runtime, dict(providers or {}))
+    return NotifyService(runtime, dict(providers or {}), safeguards)

@@ -17,6 +17,8 @@ PERMANENT_FAILURE = {"+447700900002", "perm-fail@simulator.notify"}
 
 
 class Simulator(BaseProvider):
+    remote = False   # in-process: no circuit breaker, no throttle
+
     def __init__(self):
         super().__init__(name="simulator", channels=("sms", "email"))
         self._lock = threading.Lock()

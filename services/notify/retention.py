@@ -1,0 +1,61 @@
+"""Notify's retention: roll the figures up, then delete personal data past each tenant's period.
+
+What goes, once a tenant's ``retention_days`` (default 7) are over:
+
+* ``notifications`` — recipient, body, subject and personalisation-derived text
+  live on the row, so the whole row goes; afterwards ``GET /v2/notifications/{id}``
+  answers 404, as GOV.UK Notify does after its retention period;
+* ``received_texts`` — the citizen's number and words;
+* ``bulk_jobs`` — their row errors quote recipients.
+
+What stays: ``daily_figures`` (rolled up first, see :mod:`services.notify.opendata`),
+templates, and the suppression list — an opt-out must be honoured for as long as
+the tenant sends, so it is not "past retention".
+"""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import threading
+from collections.abc import Callable
+from typing import TextIO
+
+from services.notify import opendata
+from services.notify.models import BulkJob, Notification, ReceivedText
+from shared import retention
+from shared.db import Database, utcnow
+
+PERSONAL_DATA = (
+    retention.PersonalData(Notification, "created_at"),
+    retention.PersonalData(ReceivedText, "created_at"),
+    retention.PersonalData(BulkJob, "created_at"),
+)
+INTERVAL = 300.0   # seconds; a run with nothing to do is a few indexed counts
+
+
+def run_once(db: Database, *, now: dt.datetime | None = None,
+             progress: retention.Progress | None = None) -> dict[str, int]:
+    """Roll up the open-data figures (sealing the days about to go), then purge."""
+    now = now or utcnow()   # one instant for both, or a midnight between them loses a day
+    opendata.roll_up(db, now=now)
+    return retention.purge(db, PERSONAL_DATA, now=now, progress=progress)
+
+
+def loop(db: Database, interval: float = INTERVAL) -> Callable[[threading.Event], None]:
+    """The background loop the notify worker runs (append it to its ``Background`` loops)."""
+    return retention.every(interval, lambda: run_once(db), "notify-retention")
+
+
+def run_and_report(db: Database, out: TextIO | None = None) -> int:
+    """``hysbys retention run``: one roll-up and purge now, printing progress as it deletes."""
+    out = out or sys.stdout
+
+    def progress(table: str, slug: str, deleted: int) -> None:
+        print(f"  {table:<16} {slug:<32} {deleted:>10,} deleted", file=out, flush=True)
+
+    print("Rolling up the daily figures, then purging personal data past each tenant's "
+          "retention…", file=out, flush=True)
+    deleted = run_once(db, progress=progress)
+    print("Done: " + ", ".join(f"{n:,} {table}" for table, n in deleted.items()) + " deleted.",
+          file=out, flush=True)
+    return 0
