@@ -260,7 +260,7 @@ class Ticker:
             personalisation={**(campaign.personalisation or {}), **(s.attributes or {}),
                              **(occ.personalisation or {})},
             reference=f"{campaign.id}:{key}", urgent=campaign.urgent,
-            campaign_id=campaign.id, occurrence_key=key,
+            campaign_id=campaign.id, occurrence_key=key, sender=campaign.sender,
             not_before=self._not_before(occ, position))
 
     def _emit_appointment(self, session: Session, occ: Occurrence, campaign: Campaign) -> int:
@@ -279,7 +279,8 @@ class Ticker:
                 personalisation={**(campaign.personalisation or {}),
                                  **(occ.personalisation or {})},
                 reference=f"{campaign.id}:{appt.external_reference}", urgent=campaign.urgent,
-                campaign_id=campaign.id, occurrence_key=key, appointment_id=appt.id))
+                campaign_id=campaign.id, occurrence_key=key, appointment_id=appt.id,
+                sender=campaign.sender))
             sent = 1
         occ.requested += sent
         occ.skipped += 1 - sent
