@@ -9,6 +9,9 @@
     hysbys tenants create|list               onboard councils and health boards
     hysbys keys create|revoke                API keys
     hysbys dlq list|replay                   dead-lettered messages
+    hysbys status [--watch N]                the /ops figures in a terminal
+    hysbys retention run                     purge personal data past retention
+    hysbys bench [SCENARIO ...]              benchmarks (make bench)
 """
 from __future__ import annotations
 
@@ -253,6 +256,24 @@ def cmd_keys_revoke(args) -> int:
 
 # -- dead letters ------------------------------------------------------------------
 
+def cmd_status(args) -> int:
+    from services import status
+
+    return status.run(_settings(), args)
+
+
+def cmd_retention_run(_args) -> int:
+    from services.notify import retention
+
+    return retention.run_and_report(_notify(_settings()).runtime.db)
+
+
+def cmd_bench(args) -> int:
+    from bench import scenarios
+
+    return scenarios.main(args.scenarios)
+
+
 def cmd_dlq(args) -> int:
     from services import dlq
 
@@ -317,6 +338,21 @@ def build_parser() -> argparse.ArgumentParser:
     kr.add_argument("--tenant", required=True)
     kr.add_argument("key_id")
     kr.set_defaults(func=cmd_keys_revoke)
+
+    from services import status as _status
+
+    st = sub.add_parser("status", help="queues, DLQs, providers, lag, today's volume (as /ops)")
+    _status.add_arguments(st)
+    st.set_defaults(func=cmd_status)
+
+    ret = sub.add_parser("retention", help="purge personal data past each tenant's retention")
+    ret.add_subparsers(dest="retention_command", required=True).add_parser(
+        "run", help="purge now and print what went").set_defaults(func=cmd_retention_run)
+
+    bench = sub.add_parser("bench", help="benchmarks on RabbitMQ + PostgreSQL (make bench)")
+    bench.add_argument("scenarios", nargs="*", help="bin-night, scaling, fairness, api-ingest, "
+                       "inbound-ingest, scheduler-memory (default: all)")
+    bench.set_defaults(func=cmd_bench)
 
     dlq_p = sub.add_parser("dlq", help="dead-lettered messages")
     dsub = dlq_p.add_subparsers(dest="dlq_command", required=True)

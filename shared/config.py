@@ -42,6 +42,8 @@ class Settings:
     http_host: str = "127.0.0.1"
     # Worker and ticker processes have no HTTP API: they serve /metrics here when set.
     metrics_port: int | None = None
+    # How services reach each other's APIs (HYSBYS_NOTIFY_URL, …); default 127.0.0.1:<port>.
+    internal_urls: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, first_run_dir: Path | None = None
@@ -88,6 +90,8 @@ class Settings:
             http_host=env.get("HYSBYS_HTTP_HOST", "127.0.0.1"),
             metrics_port=int(env["HYSBYS_METRICS_PORT"]) if env.get("HYSBYS_METRICS_PORT")
             else None,
+            internal_urls={svc: env[f"HYSBYS_{svc.upper()}_URL"].rstrip("/") for svc in SERVICES
+                           if env.get(f"HYSBYS_{svc.upper()}_URL")},
         )
 
     def with_(self, **changes) -> Settings:
@@ -98,6 +102,10 @@ class Settings:
         if self.public_base_url:
             return self.public_base_url.rstrip("/")
         return f"http://127.0.0.1:{self.ports[service]}"
+
+    def internal_url(self, service: str) -> str:
+        """Where another service's API answers (containers: set HYSBYS_<SERVICE>_URL)."""
+        return self.internal_urls.get(service) or f"http://127.0.0.1:{self.ports[service]}"
 
     @property
     def is_embedded(self) -> bool:

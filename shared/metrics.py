@@ -5,7 +5,11 @@ providers and tenant slugs — never phone numbers or ids.
 """
 from __future__ import annotations
 
+import logging
 import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -15,6 +19,13 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+
+from shared import topology
+
+if TYPE_CHECKING:   # shared.bus imports this module
+    from shared.bus import Bus
+
+log = logging.getLogger(__name__)
 
 
 class Metrics:
@@ -61,12 +72,128 @@ class Metrics:
             registry=r)
         self.inbound_messages = Counter(
             "hysbys_inbound_messages_total", "Replies received", ["provider", "keyword"], registry=r)
+        # Provider health as the dispatchers last wrote it to provider_states, read at
+        # scrape time (services/notify/ops.py), so every notify process reports it.
+        self.provider_circuit = Gauge(
+            "hysbys_provider_circuit_state",
+            "1 for the provider's current circuit-breaker state, 0 for the other states",
+            ["provider", "state"], registry=r)
+        self.provider_error_ratio = Gauge(
+            "hysbys_provider_recent_error_ratio",
+            "Share of the provider's calls in the last minute that failed", ["provider"], registry=r)
+        self.provider_state_age = Gauge(
+            "hysbys_provider_state_age_seconds",
+            "Seconds since a dispatcher last reported on the provider", ["provider"], registry=r)
+        self.retention_purged = Counter(
+            "hysbys_retention_purged_rows_total",
+            "Rows of personal data deleted after their tenant's retention period",
+            ["service", "table"], registry=r)
+        self.retention_last_success = Gauge(
+            "hysbys_retention_last_success_timestamp_seconds",
+            "Unix time the retention purge last finished without error", ["service"], registry=r)
 
     def exposition(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
 METRICS = Metrics()
+
+CIRCUIT_STATES = ("closed", "half-open", "open")
+
+_slugs: dict[str, str] = {}
+
+
+def tenant_label(session, tenant_id: str) -> str:
+    """The tenant's slug, for the ``tenant`` label: bounded and readable, never an id.
+
+    Cached per process: a slug never changes, and a status change must not cost
+    a query.  ``session`` is any session on a schema with the tenants table.
+    """
+    slug = _slugs.get(tenant_id)
+    if slug is None:
+        from shared.tenancy import Tenant
+
+        tenant = session.get(Tenant, tenant_id)
+        if tenant is None:
+            return "unknown"
+        slug = _slugs[tenant_id] = tenant.slug
+    return slug
+
+
+# -- the broker's figures for every queue, and rates from samples ------------------
+# Used by /ops (services/notify/ops.py) and its scrape-time gauges.
+
+def queue_figures(bus: Bus) -> tuple[list[dict], list[dict]]:
+    """Every consuming queue with its DLQ, and (RabbitMQ only) the retry delay queues, read
+    from the broker: ``(queues, retries)``; a figure the broker will not give is None."""
+    queues, retries = [], []
+    with bus.connection() as conn:
+        # one attempt: an unreachable broker is reported at once, not retried per queue
+        conn.ensure_connection(max_retries=0)
+        for spec in topology.QUEUES:
+            ready, consumers = _depth(bus, conn, spec.name)
+            dead, _ = _depth(bus, conn, spec.dlq)
+            queues.append({"name": spec.name, "service": spec.service, "ready": ready,
+                           # the in-memory transport cannot count consumers
+                           "consumers": None if bus.is_memory else consumers,
+                           "dlq": spec.dlq, "dead_lettered": dead})
+        if not bus.is_memory:
+            for tier in topology.DELAY_TIERS:
+                name = topology.delay_queue_name(tier)
+                retries.append({"name": name, "ready": _depth(bus, conn, name)[0]})
+    return queues, retries
+
+
+def _depth(bus: Bus, conn, name: str) -> tuple[int | None, int | None]:
+    try:
+        return bus.queue_depth(conn, name)
+    except Exception:  # noqa: BLE001 - a missing queue is shown as unknown, not a 500
+        log.warning("could not read the depth of %s", name)
+        return None, None
+
+
+def refresh_queue_gauges(bus: Bus) -> None:
+    """Depth and consumers of every queue, its DLQ and the retry tiers (not only one service's)."""
+    queues, retries = queue_figures(bus)
+    for q in queues:
+        if q["ready"] is not None:
+            METRICS.queue_depth.labels(q["name"]).set(q["ready"])
+            METRICS.queue_consumers.labels(q["name"]).set(q["consumers"] or 0)
+        if q["dead_lettered"] is not None:
+            METRICS.queue_depth.labels(q["dlq"]).set(q["dead_lettered"])
+    for r in retries:
+        if r["ready"] is not None:
+            METRICS.queue_depth.labels(r["name"]).set(r["ready"])
+
+
+class Rates:
+    """Change per minute of named figures over the last minute of samples (one per refresh)."""
+
+    def __init__(self, window: float = 60.0, min_span: float = 4.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.window, self.min_span, self.clock = window, min_span, clock
+        self.samples: deque[tuple[float, dict[str, float]]] = deque()
+
+    def observe(self, values: dict[str, float | None], *, counters: bool = False
+                ) -> dict[str, float | None]:
+        """Record ``values`` now; answer each one's change per minute (None until measurable).
+
+        ``counters`` only ever grow (a drop, as at midnight, restarts the measure).
+        """
+        now = self.clock()
+        self.samples.append((now, {k: v for k, v in values.items() if v is not None}))
+        while now - self.samples[0][0] > self.window:   # the newest always stays
+            self.samples.popleft()
+        then, old = self.samples[0]
+        span = now - then
+        out: dict[str, float | None] = {}
+        for name, value in values.items():
+            if value is None or name not in old or span < self.min_span:
+                out[name] = None
+                continue
+            change = (value - old[name]) * 60.0 / span
+            out[name] = None if counters and change < 0 else change
+        return out
 
 
 class Timer:

@@ -44,8 +44,9 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("notify.callbacks", "notify", _NOTIFICATION_OUTCOMES,
               "delivery-status callbacks to each tenant's own URL (retried through delay queues)"),
     QueueSpec("notify.events", "notify",
-              ("subscriber.opted_out", "subscriber.opted_in", "inbound.message.received"),
-              "suppression list and received texts"),
+              ("subscriber.opted_out", "subscriber.opted_in", "inbound.message.received",
+               "service_request.created"),
+              "suppression list, received texts and the open-data counts"),
     # Inbound needs only notification.sent (the context of a reply): binding every
     # outcome would copy 100,000+ receipts per bin night into a queue that drops them.
     QueueSpec("inbound.events", "inbound", _TENANCY + ("notification.sent",),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from services.notify import opendata
 from services.notify.models import Notification, ReceivedText, Suppression
 from services.notify.sending import SendRequest, accept
 from shared.bus import PermanentError
@@ -83,5 +84,6 @@ def routes(box=None, http=None) -> dict[str, list]:
         "notification.requested": [on_notification_requested],
         "subscriber.opted_out": [on_opted_out],
         "subscriber.opted_in": [on_opted_in],
-        "inbound.message.received": [on_inbound_message],
+        "inbound.message.received": [on_inbound_message, opendata.count_reply],
+        "service_request.created": [opendata.count_service_request],
     }

@@ -24,7 +24,7 @@ from services.notify.templates import MissingPersonalisation, render_message
 from shared import events, outbox, phone, smstext
 from shared.db import utcnow
 from shared.errors import ValidationError
-from shared.metrics import METRICS
+from shared.metrics import METRICS, tenant_label
 from shared.tenancy import Tenant
 
 log = logging.getLogger(__name__)
@@ -188,7 +188,8 @@ def set_status(session: Session, n: Notification, status: str, *, provider: str 
     if status in ("delivered", "permanent-failure", "temporary-failure", "technical-failure",
                   "suppressed"):
         n.completed_at = now
-    METRICS.notifications.labels(status, n.channel, n.provider or "none", n.tenant_id).inc()
+    METRICS.notifications.labels(status, n.channel, n.provider or "none",
+                                 tenant_label(session, n.tenant_id)).inc()
     outbox.add(session, events.make(
         EVENT_FOR_STATUS[status], n.tenant_id, cid, notification_id=n.id, status=status,
         channel=n.channel, provider=n.provider, reason=reason, campaign_id=n.campaign_id,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from services.notify import admin, api_native, api_v2, handlers, receipts
+from services.notify import admin, api_native, api_v2, handlers, opendata, ops, receipts, retention
 from services.notify.dispatcher import Dispatcher, Safeguards
 from services.notify.providers.base import Provider
 from services.notify.providers.choice import (
@@ -53,6 +53,7 @@ class NotifyService:
                                      interval=self.runtime.settings.dispatch_interval,
                                      on_outbox=self.runtime.relay.nudge.set,
                                      safeguards=self.safeguards)
+        self.runtime.gauges.extend(ops.gauges(self.runtime))
 
     @property
     def simulator(self) -> Simulator:
@@ -65,13 +66,17 @@ class NotifyService:
     def nudge(self) -> None:
         self.dispatcher.nudge.set()
 
-    def create_app(self) -> Flask:
+    def create_app(self, ops_board: ops.OpsBoard | None = None) -> Flask:
         app, api = base_app(self.runtime, "Hysbys notify",
                             "Templates and sending: GOV.UK Notify v2 compatible and native API")
         api.register_blueprint(api_v2.blueprint(self.runtime, self.nudge))
         api.register_blueprint(api_native.blueprint(self.runtime, self.nudge))
         api.register_blueprint(admin.blueprint(self.runtime))
         api.register_blueprint(receipts.blueprint(self.runtime))
+        app.register_blueprint(ops.blueprint(
+            self.runtime, scheduler_metrics_url=self.runtime.settings.internal_url("scheduler")
+            + "/metrics", board=ops_board))
+        app.register_blueprint(opendata.blueprint(self.runtime.db))
         return app
 
     def queue_handlers(self) -> dict:
@@ -84,16 +89,28 @@ class NotifyService:
         return out
 
     def background(self) -> Background:
-        def on_requested_then_nudge(handler):
-            def run(event):
-                handler(event)
-                self.nudge()
-            return run
-
         queue_handlers = self.queue_handlers()
-        queue_handlers["notify.requests"] = on_requested_then_nudge(
-            queue_handlers["notify.requests"])
-        return Background(self.runtime, queue_handlers, [self.dispatcher.run_forever])
+        queue_handlers["notify.requests"] = _ThenNudge(queue_handlers["notify.requests"],
+                                                       self.nudge)
+        return Background(self.runtime, queue_handlers,
+                          [self.dispatcher.run_forever, retention.loop(self.runtime.db)])
+
+
+class _ThenNudge:
+    """A queue handler that wakes the dispatcher once stored notifications are committed
+    (keeps the handler's ``batch`` form, which the worker uses on busy queues)."""
+
+    def __init__(self, handler, nudge):
+        self.handler = handler
+        self.nudge = nudge
+
+    def __call__(self, event) -> None:
+        self.handler(event)
+        self.nudge()
+
+    def batch(self, events) -> None:
+        self.handler.batch(events)
+        self.nudge()
 
 
 def build(settings: Settings, bus: Bus | None = None,
