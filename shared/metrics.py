@@ -55,6 +55,9 @@ class Metrics:
             "hysbys_provider_request_duration_seconds", "Provider call latency",
             ["provider", "outcome"], registry=r,
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        self.provider_calls = Counter(
+            "hysbys_provider_calls_total", "Hand-offs attempted, one per provider call",
+            ["provider"], registry=r)
         self.provider_errors = Counter(
             "hysbys_provider_errors_total", "Provider calls that failed", ["provider", "kind"],
             registry=r)

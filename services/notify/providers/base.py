@@ -133,6 +133,7 @@ class BaseProvider:
 
     def send(self, message: OutgoingMessage) -> SendResult:
         """Hand ``message`` to the provider; times, logs and counts the call."""
+        METRICS.provider_calls.labels(self.name).inc()
         started = time.perf_counter()
         self.calls += 1
         try:

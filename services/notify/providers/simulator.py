@@ -9,8 +9,12 @@ from __future__ import annotations
 import itertools
 import threading
 import uuid
+from collections import deque
 
 from services.notify.providers.base import BaseProvider, OutgoingMessage, ProviderError, SendResult
+from shared.metrics import METRICS
+
+KEPT = 10_000   # the newest messages, for tests and the demo; older ones are dropped
 
 TEMPORARY_FAILURE = {"+447700900003", "temp-fail@simulator.notify"}
 PERMANENT_FAILURE = {"+447700900002", "perm-fail@simulator.notify"}
@@ -23,7 +27,7 @@ class Simulator(BaseProvider):
         super().__init__(name="simulator", channels=("sms", "email"))
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
-        self.sent: list[OutgoingMessage] = []
+        self.sent: deque[OutgoingMessage] = deque(maxlen=KEPT)
         self.keep_messages = True
 
     def send(self, message: OutgoingMessage) -> SendResult:
@@ -31,6 +35,7 @@ class Simulator(BaseProvider):
             self.calls += 1
             if self.keep_messages:
                 self.sent.append(message)
+        METRICS.provider_calls.labels(self.name).inc()
         return self._send(message)
 
     def _send(self, message: OutgoingMessage) -> SendResult:
