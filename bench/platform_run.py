@@ -56,9 +56,12 @@ class Platform:
                   metrics=False, log_dir=log_dir)
         stack.start()
         urls = {k: f"http://127.0.0.1:{v}" for k, v in ports.items()}
-        stack.wait_http(urls["notify"] + "/healthz")
-        stack.wait_http(urls["scheduler"] + "/healthz")
-        stack.wait_http(urls["inbound"] + "/healthz")
+        try:
+            for name in ("notify", "scheduler", "inbound"):
+                stack.wait_http(urls[name] + "/healthz")
+        except Exception:
+            stack.stop()     # never leave processes behind
+            raise
         return cls(stack, database_url, urls, {"Authorization": f"Bearer {admin_token}"})
 
     def proc(self, name: str):

@@ -35,7 +35,7 @@ def platform_bin_night(n: int, tenants: int = 22, log_dir: str | None = None) ->
         p = Platform.start(db, amqp, log_dir=log_dir)
         try:
             ts = [p.create_tenant(f"council-{i:02d}",
-                                  capacity={"segments_per_second": 100000, "senders": 1})
+                                  capacity={"segments_per_second": 1000, "senders": 100})
                   for i in range(tenants)]
             p.wait_replicated(ts)
             p.seed_subscribers(ts, n)

@@ -121,14 +121,24 @@ class Bus:
         if self.is_memory or not messages or conn.transport_options.get("confirm_publish"):
             return self.publish(conn, messages)   # each publish is confirmed on its own
         channel = conn.channel()
-        state = {"acked": 0, "nacked": False}
+        # RabbitMQ confirms some tags one by one and others with "multiple" (all up to
+        # the tag), in any interleaving: keep both, and count what they cover.
+        singles: set[int] = set()
+        state = {"upto": 0, "nacked": False}
 
         def on_ack(tag, multiple):
-            state["acked"] = max(state["acked"], tag) if multiple else state["acked"] + 1
+            if multiple:
+                state["upto"] = max(state["upto"], tag)
+            else:
+                singles.add(tag)
 
         def on_nack(_tag, _multiple):
             state["nacked"] = True
 
+        def confirmed() -> int:
+            return state["upto"] + sum(1 for t in singles if t > state["upto"])
+
+        total = len(messages)
         try:
             channel.events["basic_ack"].add(on_ack)
             channel.events["basic_nack"].add(on_nack)
@@ -140,10 +150,10 @@ class Bus:
                     content_encoding="utf-8", delivery_mode=2, message_id=msg.event_id,
                     headers={"correlation_id": msg.correlation_id} if msg.correlation_id else {})
             deadline = time.monotonic() + confirm_timeout
-            while state["acked"] < len(messages) and not state["nacked"]:
+            while confirmed() < total and not state["nacked"]:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(f"broker confirmed {state['acked']}/{len(messages)}")
+                    raise TimeoutError(f"broker confirmed {confirmed()}/{total}")
                 conn.drain_events(timeout=remaining)
             if state["nacked"]:
                 raise ConnectionError("broker refused (nacked) part of a batch")
@@ -281,6 +291,9 @@ class Worker(ConsumerMixin):
         self.ready.set()
 
     def on_iteration(self):
+        if not self.bus.is_memory:
+            # a busy consumer may never hit the idle timeout where kombu sends heartbeats
+            self.connection.heartbeat_check()
         now = time.monotonic()
         for queue, items in list(self._buffers.items()):
             if items and now - self._oldest[queue] >= self.batch_wait:

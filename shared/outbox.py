@@ -108,6 +108,9 @@ class Relay:
                         published = self.run_once(conn)
                         if published == 0:
                             self._housekeeping()
+                            # an idle publisher reads nothing, so it must send its own
+                            # heartbeats or the broker drops it after two missed intervals
+                            conn.heartbeat_check()
                             self.nudge.wait(self.interval)
                             self.nudge.clear()
             except Exception:
