@@ -1,15 +1,21 @@
 """Event handlers of the inbound service: small functions, ``(event, session)``.
 
 The map from event type to handlers is in :func:`routes`; the composition root
-(``wiring.py``) binds it to the ``inbound.events`` queue.  Each runs inside the
-inbox transaction, so it runs once per event id.
+(``wiring.py``) binds it to the service's queues.  On ``inbound.events`` (tenant
+replica, conversation context) each runs inside the inbox transaction, so it
+runs once per event id; on ``inbound.webhooks`` the handler only prepares the
+signed POST, which is sent outside any transaction (``tenant_webhooks.py``).
 """
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy.orm import Session
 
+from services.inbound import tenant_webhooks
 from services.inbound.models import Conversation
 from shared import phone
+from shared.crypto import SecretBox
 from shared.db import insert_for
 from shared.events import Event
 from shared.tenancy import TENANCY_HANDLERS
@@ -31,13 +37,16 @@ def remember_last_sent(event: Event, session: Session) -> None:
         "notification_id": str(d["notification_id"]),
         "campaign_id": _str_or_none(d.get("campaign_id")),
         "appointment_id": _str_or_none(d.get("appointment_id")),
+        # "4821": lets a reply of "CANSLO 4821" be checked against the appointment reminded
+        "appointment_reference": _str_or_none(d.get("appointment_reference")),
         "sent_at": event.occurred_at,
     }
     stmt = insert_for(session, Conversation).values(**values)
     session.execute(stmt.on_conflict_do_update(
         index_elements=["tenant_id", "recipient"],
         set_={name: stmt.excluded[name] for name in
-              ("notification_id", "campaign_id", "appointment_id", "sent_at")},
+              ("notification_id", "campaign_id", "appointment_id", "appointment_reference",
+               "sent_at")},
         where=Conversation.sent_at < stmt.excluded.sent_at))
 
 
@@ -45,9 +54,19 @@ def _str_or_none(value) -> str | None:
     return str(value) if value else None
 
 
-def routes() -> dict[str, list]:
-    """{event type: [handlers]} — one visible map for the whole service."""
+def routes(box: SecretBox | None = None) -> dict[str, list]:
+    """{event type: [handlers]} — one visible map for the whole service.
+
+    The service's own events (requests, replies) are bound to ``inbound.webhooks``:
+    their handler prepares the signed POST to the tenant's webhook, which
+    :class:`~services.inbound.tenant_webhooks.WebhookDispatcher` sends outside
+    any transaction.  ``box`` decrypts the tenant's webhook secret.
+    """
+    prepare = functools.partial(tenant_webhooks.prepare, box=box)
     return {
         **TENANCY_HANDLERS,
         "notification.sent": [remember_last_sent],
+        "service_request.created": [prepare],
+        "service_request.updated": [prepare],
+        "inbound.message.received": [prepare],
     }

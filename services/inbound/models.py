@@ -9,6 +9,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from shared.db import UTCDateTime, new_metadata, utcnow
 
 PROVIDERS = ("twilio", "notify")
+REQUEST_STATUSES = ("open", "closed")     # Open311 GeoReport v2 knows these two
 
 
 class Base(DeclarativeBase):
@@ -36,6 +37,10 @@ class InboundMessage(Base):
     body: Mapped[str] = mapped_column(sa.Text)
     keyword: Mapped[str | None] = mapped_column(sa.String(32))
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # HYS-XXXXXX: what the citizen's answer quotes (and the request's, if it made one)
+    reference: Mapped[str | None] = mapped_column(sa.String(16), unique=True)
+    # what the platform did with it: "question", "missed", "confirm", "opt_out"...
+    action: Mapped[str | None] = mapped_column(sa.String(32))
 
 
 class Conversation(Base):
@@ -53,6 +58,101 @@ class Conversation(Base):
     campaign_id: Mapped[str | None] = mapped_column(sa.String(36))
     appointment_id: Mapped[str | None] = mapped_column(sa.String(36))
     sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # the appointment's own reference ("4821"), when the sent event carries it
+    appointment_reference: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class Reference(Base):
+    """Every HYS-XXXXXX ever handed out, so one never names two things."""
+
+    __tablename__ = "issued_references"
+
+    reference: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.String(36))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class KeywordSet(Base):
+    """A tenant's own keywords (MISSED, PRYD, ...), replacing the defaults where set."""
+
+    __tablename__ = "keyword_sets"
+
+    tenant_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    # {intent: {"cy": [phrase, ...], "en": [...]}}
+    keywords: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LanguagePreference(Base):
+    """The language a citizen asked for by text (CYMRAEG / ENGLISH)."""
+
+    __tablename__ = "language_preferences"
+
+    tenant_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    phone: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    language: Mapped[str] = mapped_column(sa.String(2))
+    source: Mapped[str] = mapped_column(sa.String(16), default="reply")
+    message_id: Mapped[str | None] = mapped_column(sa.String(36))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ServiceRequest(Base):
+    """A report for the tenant's team: a missed collection, a question.
+
+    The columns follow Open311 GeoReport v2's request fields, so the Open311
+    view is a projection of this row and nothing else.
+    """
+
+    __tablename__ = "service_requests"
+    __table_args__ = (
+        sa.Index("ix_service_requests_tenant_requested", "tenant_id", "requested_at"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.String(36))
+    reference: Mapped[str] = mapped_column(sa.String(16), unique=True)
+    token: Mapped[str] = mapped_column(sa.String(36), unique=True)
+    service_code: Mapped[str] = mapped_column(sa.String(64))
+    status: Mapped[str] = mapped_column(sa.String(16), default="open")
+    status_notes: Mapped[str | None] = mapped_column(sa.Text)
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    agency_responsible: Mapped[str | None] = mapped_column(sa.String(200))
+    service_notice: Mapped[str | None] = mapped_column(sa.Text)
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expected_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    address: Mapped[str | None] = mapped_column(sa.Text)
+    address_id: Mapped[str | None] = mapped_column(sa.String(64))      # the UPRN
+    zipcode: Mapped[str | None] = mapped_column(sa.String(16))
+    lat: Mapped[float | None] = mapped_column(sa.Float)
+    long: Mapped[float | None] = mapped_column(sa.Float)
+    media_url: Mapped[str | None] = mapped_column(sa.Text)
+    attributes: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    # who asked: a citizen's text ("sms") or an Open311 client ("open311")
+    source: Mapped[str] = mapped_column(sa.String(16))
+    phone: Mapped[str | None] = mapped_column(sa.String(32))
+    email: Mapped[str | None] = mapped_column(sa.String(320))
+    first_name: Mapped[str | None] = mapped_column(sa.String(200))
+    last_name: Mapped[str | None] = mapped_column(sa.String(200))
+    account_id: Mapped[str | None] = mapped_column(sa.String(200))
+    device_id: Mapped[str | None] = mapped_column(sa.String(200))
+    language: Mapped[str | None] = mapped_column(sa.String(2))
+    # the text that made it, if one did: one text makes at most one request
+    message_id: Mapped[str | None] = mapped_column(sa.String(36), unique=True)
+
+
+class ServiceRequestChange(Base):
+    """One step of a request's status history (the first is its creation)."""
+
+    __tablename__ = "service_request_changes"
+
+    seq: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                     primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    status_notes: Mapped[str | None] = mapped_column(sa.Text)
+    changed_by: Mapped[str] = mapped_column(sa.String(64))
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 metadata = Base.metadata

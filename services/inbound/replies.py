@@ -1,32 +1,62 @@
 """Where a reply is kept and where its events leave.
 
-Both webhooks (Twilio, GOV.UK Notify) end in :func:`receive`: the message is
-stored once per provider reference, its keyword is read, and the events it
-causes go to the outbox in the caller's transaction, so a reply is either
-stored with all its events or not at all.
+Both webhooks (Twilio, GOV.UK Notify) end in :meth:`Replies.handle`:
 
-Opt-outs come first: ``subscriber.opted_out`` is written before
-``inbound.message.received``, so the relay publishes it first and notify's
-suppression list has it before anything else about that reply.
+1. a provider reference seen before is a retry: nothing more happens;
+2. the text is read with the tenant's words and the conversation context, and
+   :func:`services.inbound.routing.decide` says what it asks for;
+3. what the scheduler must say (the next collection, the address) is asked
+   *outside* any transaction, within a timeout;
+4. one transaction stores the message once per provider reference with a
+   ``HYS-`` reference, makes the service request or language change, and
+   leaves every event in the outbox: a reply is kept with all its events or not
+   at all.
+
+Opt-outs come first: ``subscriber.opted_out`` is written before anything else,
+so the relay publishes it first and notify's suppression list has it before
+any answer is asked for.
 """
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.inbound import keywords
-from services.inbound.models import InboundMessage
+from services.inbound import autoreplies, keywords, routing, service_requests, vocabulary
+from services.inbound.catalogue import MISSED_COLLECTION, QUESTION
+from services.inbound.models import Conversation, InboundMessage, LanguagePreference
+from services.inbound.scheduler_client import Lookup, SchedulerLookups, next_collection_of
 from shared import events, outbox
-from shared.db import insert_for, utcnow
+from shared.db import Database, insert_for, utcnow
 from shared.tenancy import Tenant
+
+log = logging.getLogger(__name__)
 
 # Twilio's Advanced Opt-Out reports what it did with the message in OptOutType.
 PROVIDER_OPT_OUT_TYPES = {"STOP": keywords.STOP, "START": keywords.START, "HELP": keywords.HELP}
-SUBSCRIPTION_EVENTS = {keywords.STOP: "subscriber.opted_out",
-                       keywords.START: "subscriber.opted_in"}
+SUBSCRIPTION_EVENTS = {routing.OPT_OUT: "subscriber.opted_out",
+                       routing.OPT_IN: "subscriber.opted_in"}
+# Not in the kernel's event list yet: published as soon as the kernel knows it.
+LANGUAGE_EVENT = "subscriber.language_changed"
+# The subscriber attributes a missed-collection request carries (others stay with the scheduler).
+ADDRESS_ATTRIBUTES = ("uprn", "address", "postcode", "round", "lat", "long")
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A text as a provider delivered it; numbers already E.164."""
+
+    provider: str
+    reference: str
+    from_number: str
+    to_number: str
+    body: str
+    opt_out_type: str | None = None
+    received_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -34,59 +64,139 @@ class Receipt:
     """A reply that was new, and what was made of it."""
 
     message_id: str
-    tenant_id: str
-    provider: str
-    from_number: str
+    reference: str
+    action: str
     keyword: str | None
     reading: keywords.Reading
-    # The provider has already acted on the message and answered the citizen.
     provider_answered: bool
-    event_types: tuple[str, ...]
+    inline_answer: str | None
+    request_reference: str | None = None
 
 
-def read_keyword(body: str, opt_out_type: str | None) -> tuple[keywords.Reading, str | None, bool]:
-    """(reading of the text, keyword, whether the provider acted on it).
+@dataclass(frozen=True)
+class Facts:
+    """What the scheduler said, asked before the transaction."""
+
+    collection: Lookup | None = None
+    subscriber: Lookup | None = None
+
+
+def read_keyword(body: str, opt_out_type: str | None, words: keywords.Vocabulary
+                 ) -> tuple[keywords.Reading, str | None]:
+    """(reading of the text, the provider's own verdict if it acted on the message).
 
     When the provider says it treated the message as an opt-out (or opt-in), that
     wins over our reading of the text: it has blocked (or unblocked) the number
     already, and the platform must not disagree with it.
     """
-    reading = keywords.parse(body)
-    provider_intent = PROVIDER_OPT_OUT_TYPES.get((opt_out_type or "").strip().upper())
-    if provider_intent is not None:
-        return reading, provider_intent, True
-    return reading, reading.intent, False
+    reading = keywords.parse(body, words)
+    return reading, PROVIDER_OPT_OUT_TYPES.get((opt_out_type or "").strip().upper())
 
 
-def receive(session: Session, tenant: Tenant, provider: str, reference: str, from_number: str,
-            to_number: str, body: str, opt_out_type: str | None = None, cid: str | None = None,
-            *, received_at: dt.datetime | None = None) -> Receipt | None:
-    """Store a reply once and leave its events in the outbox (the caller commits).
+@dataclass
+class Replies:
+    """Receives replies for one service: its database and its scheduler client."""
 
-    ``from_number`` and ``to_number`` are E.164.  Answers None, and does
-    nothing, when this provider reference was received before (a webhook retry).
-    """
-    reading, keyword, provider_answered = read_keyword(body, opt_out_type)
-    message_id = str(uuid.uuid4())
-    received_at = received_at or utcnow()
-    if not _store_once(session, id=message_id, tenant_id=tenant.id, provider=provider,
-                       provider_reference=reference, from_number=from_number,
-                       to_number=to_number, body=body, keyword=keyword, received_at=received_at):
+    db: Database
+    lookups: SchedulerLookups
+
+    def handle(self, tenant: Tenant, incoming: Incoming, cid: str | None = None
+               ) -> Receipt | None:
+        """Receive one reply; None when it was received before (a provider retry)."""
+        with self.db.read() as session:
+            if received_before(session, incoming.provider, incoming.reference):
+                return None
+            words = vocabulary.load(session, tenant.id)
+            context = conversation(session, tenant.id, incoming.from_number)
+            preference = language_preference(session, tenant.id, incoming.from_number)
+        reading, provider_intent = read_keyword(incoming.body, incoming.opt_out_type, words)
+        plan = routing.decide(reading, incoming.body, context, provider_intent)
+        facts = self.look_up(plan, tenant.id, incoming.from_number)
+        with self.db.transaction() as session:
+            return record(session, tenant, incoming, reading, plan, facts, preference, cid)
+
+    def look_up(self, plan: routing.Plan, tenant_id: str, phone: str) -> Facts:
+        if plan.action == routing.WHEN:
+            return Facts(collection=self.lookups.next_collection(tenant_id, phone))
+        if plan.action == routing.MISSED:
+            return Facts(subscriber=self.lookups.subscriber(tenant_id, phone))
+        return Facts()
+
+
+def received_before(session: Session, provider: str, reference: str) -> bool:
+    return session.scalar(sa.select(sa.func.count()).select_from(InboundMessage).where(
+        InboundMessage.provider == provider,
+        InboundMessage.provider_reference == reference)) > 0
+
+
+def conversation(session: Session, tenant_id: str, phone: str) -> routing.Context | None:
+    row = session.get(Conversation, (tenant_id, phone))
+    if row is None:
         return None
-    out: list[events.Event] = []
-    subscription = SUBSCRIPTION_EVENTS.get(keyword or "")
-    if subscription:
-        out.append(events.make(subscription, tenant.id, cid, recipient=from_number,
-                               channel="sms", source="reply"))
-    out.append(events.make(
+    return routing.Context(row.notification_id, row.campaign_id, row.appointment_id,
+                           row.appointment_reference, row.sent_at)
+
+
+def language_preference(session: Session, tenant_id: str, phone: str) -> str | None:
+    row = session.get(LanguagePreference, (tenant_id, phone))
+    return row.language if row else None
+
+
+@dataclass
+class _Reply:
+    """One reply being recorded: what has been decided so far."""
+
+    tenant: Tenant
+    incoming: Incoming
+    message_id: str
+    reference: str
+    language: str | None
+    cid: str | None
+    action: str
+    out: list[events.Event]
+    answer: dict[str, str] | None = None
+    request_reference: str | None = None
+
+
+def record(session: Session, tenant: Tenant, incoming: Incoming, reading: keywords.Reading,
+           plan: routing.Plan, facts: Facts, preference: str | None,
+           cid: str | None) -> Receipt | None:
+    """Store the reply once and leave all its events in the outbox (the caller commits)."""
+    message_id = str(uuid.uuid4())
+    received_at = incoming.received_at or utcnow()
+    if not _store_once(session, id=message_id, tenant_id=tenant.id, provider=incoming.provider,
+                       provider_reference=incoming.reference, from_number=incoming.from_number,
+                       to_number=incoming.to_number, body=incoming.body, keyword=plan.keyword,
+                       received_at=received_at):
+        return None
+    reference = service_requests.allocate_reference(session, tenant.id)
+    language = {routing.LANGUAGE_CY: "cy", routing.LANGUAGE_EN: "en"}.get(
+        plan.action) or autoreplies.language_for(reading, tenant, preference)
+    reply = _Reply(tenant, incoming, message_id, reference, language, cid, plan.action, [])
+    if plan.action in SUBSCRIPTION_EVENTS:
+        reply.out.append(events.make(SUBSCRIPTION_EVENTS[plan.action], tenant.id, cid,
+                                     recipient=incoming.from_number, channel="sms",
+                                     source="reply"))
+    reply.out.append(events.make(
         "inbound.message.received", tenant.id, cid, message_id=message_id,
-        provider_reference=reference, from_number=from_number, to_number=to_number,
-        body=body, received_at=received_at, keyword=keyword))
-    outbox.add(session, *out)
-    return Receipt(message_id=message_id, tenant_id=tenant.id, provider=provider,
-                   from_number=from_number, keyword=keyword, reading=reading,
-                   provider_answered=provider_answered,
-                   event_types=tuple(e.type for e in out))
+        provider_reference=incoming.reference, from_number=incoming.from_number,
+        to_number=incoming.to_number, body=incoming.body, received_at=received_at,
+        keyword=plan.keyword))
+    # first in the outbox, so first on the bus: the opt-out before anything it causes
+    outbox.add(session, *reply.out)
+    reply.out.clear()
+    ACTIONS[plan.action](session, reply, plan, facts, incoming.provider)
+    session.execute(sa.update(InboundMessage).where(InboundMessage.id == message_id)
+                    .values(reference=reference, action=reply.action))
+    _ask_notify(reply)
+    outbox.add(session, *reply.out)
+    inline = autoreplies.inline_answer(tenant, incoming.provider, plan.keyword, reading,
+                                       plan.provider_answered, preference)
+    return Receipt(message_id=message_id, reference=reference, action=reply.action,
+                   keyword=plan.keyword, reading=reading,
+                   provider_answered=plan.provider_answered,
+                   inline_answer=inline,
+                   request_reference=reply.request_reference)
 
 
 def _store_once(session: Session, **row) -> bool:
@@ -94,3 +204,128 @@ def _store_once(session: Session, **row) -> bool:
     # same message racing each other still store it exactly once.
     stmt = insert_for(session, InboundMessage).values(**row).on_conflict_do_nothing()
     return session.execute(stmt).rowcount == 1
+
+
+def _ask_notify(reply: _Reply) -> None:
+    if reply.answer is None:
+        return
+    event = autoreplies.reply_requested(
+        reply.tenant, reply.incoming.from_number, reply.answer, reply.language,
+        reply.request_reference or reply.reference, key=f"{reply.message_id}:reply",
+        cid=reply.cid)
+    if event is None:
+        log.error("tenant %s has no reply_template_id: the answer to a reply is not sent",
+                  reply.tenant.slug)
+        return
+    reply.out.append(event)
+
+
+# -- what each action does ------------------------------------------------------
+
+def _nothing(session, reply: _Reply, plan, facts, provider) -> None:
+    """Opt-out and opt-in: the subscription event is all (confirmed inline, or by Twilio)."""
+
+
+def _help(session, reply: _Reply, plan, facts, provider: str) -> None:
+    # Twilio's help is answered inline (TwiML); GOV.UK Notify has no inline road.
+    if provider != "twilio":
+        reply.answer = autoreplies.compose(keywords.HELP, reply.tenant.name, reply.reference)
+
+
+def _question(session, reply: _Reply, plan, facts, provider, *, kind: str = "question") -> None:
+    request = _request(session, reply, QUESTION, description=reply.incoming.body,
+                       attributes={"note": plan.note} if plan.note else {})
+    reply.action = routing.QUESTION
+    reply.answer = autoreplies.compose(kind, reply.tenant.name, request.reference)
+
+
+def _missed(session, reply: _Reply, plan, facts: Facts, provider) -> None:
+    found = facts.subscriber.data.get("attributes", {}) if (
+        facts.subscriber and facts.subscriber.found) else {}
+    attributes = {k: found[k] for k in ADDRESS_ATTRIBUTES if found.get(k) not in (None, "")}
+    if not found:
+        attributes["lookup"] = facts.subscriber.outcome if facts.subscriber else "not asked"
+    request = _request(session, reply, MISSED_COLLECTION, description=reply.incoming.body,
+                       address=_text(attributes.get("address")),
+                       address_id=_text(attributes.get("uprn")),
+                       zipcode=_text(attributes.get("postcode")),
+                       lat=_number(attributes.get("lat")), long=_number(attributes.get("long")),
+                       attributes=attributes)
+    where = f" ({request.address})" if request.address else ""
+    reply.answer = autoreplies.compose("missed", reply.tenant.name, request.reference,
+                                       where=where)
+
+
+def _when(session, reply: _Reply, plan, facts: Facts, provider) -> None:
+    lookup = facts.collection
+    if lookup is None or not lookup.found:
+        plan = routing.Plan(routing.QUESTION, plan.keyword,
+                            note=f"next collection lookup: {lookup.outcome if lookup else '-'}")
+        _question(session, reply, plan, facts, provider, kind="when_unavailable")
+        return
+    collection = next_collection_of(lookup)
+    if collection is None:
+        reply.answer = autoreplies.compose("when_none", reply.tenant.name, reply.reference)
+        return
+    what = {lang: f" ({text})" for lang, text in collection.description.items() if text}
+    dates = {lang: autoreplies.long_date(collection.date, lang) for lang in ("cy", "en")}
+    reply.answer = autoreplies.compose("when", reply.tenant.name, reply.reference,
+                                       what=what, date=dates)
+
+
+def _appointment(session, reply: _Reply, plan: routing.Plan, facts, provider) -> None:
+    type_ = "appointment.confirmed" if plan.action == routing.CONFIRM else "appointment.cancelled"
+    reply.out.append(events.make(type_, reply.tenant.id, reply.cid,
+                                 appointment_id=plan.appointment_id,
+                                 external_reference=plan.appointment_reference,
+                                 recipient=reply.incoming.from_number, source="reply"))
+    reply.answer = autoreplies.compose(plan.action, reply.tenant.name, reply.reference)
+
+
+def _cancel_how(session, reply: _Reply, plan, facts, provider) -> None:
+    reply.answer = autoreplies.compose(routing.CANCEL_HOW, reply.tenant.name, reply.reference)
+
+
+def _language(session, reply: _Reply, plan: routing.Plan, facts, provider) -> None:
+    phone = reply.incoming.from_number
+    stmt = insert_for(session, LanguagePreference).values(
+        tenant_id=reply.tenant.id, phone=phone, language=reply.language, source="reply",
+        message_id=reply.message_id, updated_at=utcnow())
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=["tenant_id", "phone"],
+        set_={k: stmt.excluded[k] for k in ("language", "source", "message_id", "updated_at")}))
+    if LANGUAGE_EVENT in events.EVENT_SCHEMAS:
+        reply.out.append(events.make(LANGUAGE_EVENT, reply.tenant.id, reply.cid,
+                                     recipient=phone, channel="sms", language=reply.language,
+                                     source="reply"))
+    reply.answer = autoreplies.compose(plan.action, reply.tenant.name, reply.reference)
+
+
+def _request(session, reply: _Reply, service_code: str, **fields):
+    request = service_requests.create(
+        session, reply.tenant.id, service_code=service_code, source="sms",
+        changed_by="citizen", cid=reply.cid, reference=reply.reference,
+        phone=reply.incoming.from_number, language=reply.language,
+        message_id=reply.message_id, **fields)
+    reply.request_reference = request.reference
+    return request
+
+
+def _text(value) -> str | None:
+    return str(value)[:500] if value not in (None, "") else None
+
+
+def _number(value) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+ACTIONS = {
+    routing.OPT_OUT: _nothing, routing.OPT_IN: _nothing, routing.HELP: _help,
+    routing.QUESTION: _question, routing.MISSED: _missed, routing.WHEN: _when,
+    routing.CONFIRM: _appointment, routing.CANCEL: _appointment,
+    routing.CANCEL_HOW: _cancel_how, routing.LANGUAGE_CY: _language,
+    routing.LANGUAGE_EN: _language,
+}

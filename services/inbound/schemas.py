@@ -1,21 +1,40 @@
-"""What the providers post to our webhooks, as marshmallow schemas (one validation library).
+"""What comes in over HTTP, as marshmallow schemas (one validation library).
 
-Providers add fields over time; unknown fields are ignored here, never refused.
-For Twilio, the signature is checked on the whole form as posted, unknown
-fields included, before any of this runs.
+Providers add fields over time; unknown provider fields are ignored, never
+refused.  For Twilio, the signature is checked on the whole form as posted,
+unknown fields included, before any of this runs.  The tenant's own API
+(keywords, service requests) is strict: an unknown field is a 400 naming it.
 """
 from __future__ import annotations
 
 import datetime as dt
+import re
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
+# Twilio joins a long text into one body of at most 1,600 characters; more is not an SMS.
+MAX_SMS_BODY = 1600
 _REFERENCE = validate.Length(min=1, max=64)
+# NUL and the other C0 controls but tab and newline: PostgreSQL text refuses NUL,
+# and no phone sends the rest.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class Text(fields.String):
+    """A string with control characters removed (tab and newlines kept)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return CONTROL_CHARACTERS.sub("", super()._deserialize(value, attr, data, **kwargs))
 
 
 class Lenient(Schema):
     class Meta:
         unknown = EXCLUDE
+
+
+class Strict(Schema):
+    class Meta:
+        unknown = RAISE
 
 
 class TwilioIncomingSms(Lenient):
@@ -25,7 +44,7 @@ class TwilioIncomingSms(Lenient):
     account_sid = fields.String(load_default=None, data_key="AccountSid")
     from_number = fields.String(required=True, data_key="From")
     to_number = fields.String(required=True, data_key="To")
-    body = fields.String(load_default="", data_key="Body")
+    body = Text(load_default="", data_key="Body", validate=validate.Length(max=MAX_SMS_BODY))
     # Set by Twilio's Advanced Opt-Out: STOP, START or HELP, when Twilio has
     # itself acted on the message and answered the citizen.
     opt_out_type = fields.String(load_default=None, data_key="OptOutType")
@@ -38,6 +57,47 @@ class NotifyReceivedText(Lenient):
     id = fields.String(required=True, validate=_REFERENCE)
     source_number = fields.String(required=True)
     destination_number = fields.String(required=True)
-    message = fields.String(required=True)
+    message = Text(required=True, validate=validate.Length(max=MAX_SMS_BODY))
     date_received = fields.AwareDateTime(load_default=None, allow_none=True,
                                          default_timezone=dt.UTC)
+
+
+# -- the tenant's API ------------------------------------------------------------
+
+class Phrases(Strict):
+    cy = fields.List(fields.String(validate=validate.Length(min=1, max=80)), load_default=list)
+    en = fields.List(fields.String(validate=validate.Length(min=1, max=80)), load_default=list)
+
+
+class KeywordsPut(Strict):
+    """A tenant's words, by intent; an intent left out goes back to the defaults."""
+
+    keywords = fields.Dict(keys=fields.String(), values=fields.Nested(Phrases), required=True)
+
+
+class KeywordsOut(Schema):
+    keywords = fields.Dict()
+    customised = fields.List(fields.String())
+    fixed = fields.Dict()
+
+
+class ServiceRequestPatch(Strict):
+    """The team's change to a request; the citizen is texted unless told otherwise."""
+
+    status = fields.String(validate=validate.OneOf(("open", "closed")))
+    status_notes = Text(allow_none=True, validate=validate.Length(max=1000))
+    agency_responsible = fields.String(allow_none=True, validate=validate.Length(max=200))
+    service_notice = Text(allow_none=True, validate=validate.Length(max=1000))
+    expected_at = fields.AwareDateTime(allow_none=True, default_timezone=dt.UTC)
+    notify_citizen = fields.Boolean(load_default=True)
+
+
+class ServiceRequestFilters(Strict):
+    status = fields.String(validate=validate.OneOf(("open", "closed")))
+    service_code = fields.String()
+    older_than = fields.String()
+    page_size = fields.Integer(load_default=250, validate=validate.Range(min=1, max=250))
+
+
+class LanguageFilters(Strict):
+    phone = fields.String()

@@ -25,7 +25,7 @@ from marshmallow import ValidationError as MarshmallowError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from services.inbound import autoreplies, replies, schemas
+from services.inbound import replies, schemas
 from shared import logs, phone
 from shared.crypto import constant_time_equals
 from shared.errors import AuthError, ValidationError, flatten_messages
@@ -101,19 +101,22 @@ def signed_by_notify(runtime: Runtime, tenant: Tenant, token: str) -> bool:
     return constant_time_equals(token, expected)
 
 
-def store(runtime: Runtime, tenant: Tenant, provider: str, **reply) -> replies.Receipt | None:
-    """Receive the reply in one transaction, then wake the outbox relay."""
-    with runtime.db.transaction() as session:
-        receipt = replies.receive(session, tenant, provider, cid=g.get("correlation_id"), **reply)
+def store(runtime: Runtime, handler: replies.Replies, tenant: Tenant,
+          incoming: replies.Incoming) -> replies.Receipt | None:
+    """Receive the reply (once per provider reference), then wake the outbox relay."""
+    receipt = handler.handle(tenant, incoming, cid=g.get("correlation_id"))
     if receipt is None:
-        log.info("%s message %s received before: ignored", provider, reply["reference"])
+        log.info("%s message %s received before: ignored", incoming.provider,
+                 incoming.reference)
         return None
     runtime.relay.nudge.set()
-    METRICS.inbound_messages.labels(provider=provider, keyword=receipt.keyword or "none").inc()
+    METRICS.inbound_messages.labels(provider=incoming.provider,
+                                    keyword=receipt.keyword or "none").inc()
     return receipt
 
 
-def blueprint(runtime: Runtime) -> Blueprint:
+def blueprint(runtime: Runtime, handler: replies.Replies) -> Blueprint:
+    """The providers' webhooks; ``handler`` receives what they deliver."""
     blp = Blueprint("webhooks", __name__, url_prefix="/webhooks",
                     description="Replies from citizens, as the SMS providers deliver them")
 
@@ -140,10 +143,10 @@ def blueprint(runtime: Runtime) -> Blueprint:
             log.warning("Twilio text %s comes from %r, not a phone number: ignored",
                         args["message_sid"], args["from_number"][:32])
             return twiml()
-        receipt = store(runtime, tenant, "twilio", reference=args["message_sid"],
-                        from_number=from_number, to_number=to_number, body=args["body"],
-                        opt_out_type=args["opt_out_type"])
-        return twiml(autoreplies.answer(tenant, receipt) if receipt else None)
+        receipt = store(runtime, handler, tenant, replies.Incoming(
+            "twilio", args["message_sid"], from_number, to_number, args["body"],
+            opt_out_type=args["opt_out_type"]))
+        return twiml(receipt.inline_answer if receipt else None)
 
     @blp.route("/notify/inbound", methods=["POST"])
     @blp.doc(requestBody={"required": True, "content": {
@@ -171,8 +174,9 @@ def blueprint(runtime: Runtime) -> Blueprint:
             log.warning("GOV.UK Notify text %s comes from %r, not a phone number: ignored",
                         args["id"], args["source_number"][:32])
             return "", 204
-        store(runtime, tenant, "notify", reference=args["id"], from_number=from_number,
-              to_number=to_number, body=args["message"], received_at=args["date_received"])
+        store(runtime, handler, tenant, replies.Incoming(
+            "notify", args["id"], from_number, to_number, args["message"],
+            received_at=args["date_received"]))
         return "", 204
 
     return blp

@@ -1,12 +1,14 @@
-"""The inbound service's composition root: runtime, app, worker."""
+"""The inbound service's composition root: runtime, scheduler client, app, worker."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import requests
 from flask import Flask
 
-from services.inbound import handlers, webhooks
+from services.inbound import api, handlers, open311, replies, tenant_webhooks, webhooks
+from services.inbound.scheduler_client import HttpScheduler, SchedulerLookups
 from shared import inbox, topology
 from shared.bus import Bus
 from shared.config import Settings
@@ -15,28 +17,51 @@ from shared.runtime import Background, Runtime
 
 SERVICE = "inbound"
 MIGRATIONS = Path(__file__).parent / "migrations"
+WEBHOOKS_QUEUE = "inbound.webhooks"
 
 
 @dataclass
 class InboundService:
     runtime: Runtime
+    lookups: SchedulerLookups
+    http: requests.Session = field(default_factory=requests.Session)
+
+    @property
+    def replies(self) -> replies.Replies:
+        return replies.Replies(self.runtime.db, self.lookups)
 
     def create_app(self) -> Flask:
-        app, api = base_app(self.runtime, "Hysbys inbound",
-                            "Replies from citizens: provider webhooks, keywords, opt-outs")
-        api.register_blueprint(webhooks.blueprint(self.runtime))
+        app, flask_api = base_app(
+            self.runtime, "Hysbys inbound",
+            "Replies from citizens: provider webhooks, keywords, opt-outs, service requests "
+            "(native and Open311 GeoReport v2)")
+        flask_api.register_blueprint(webhooks.blueprint(self.runtime, self.replies))
+        flask_api.register_blueprint(api.blueprint(self.runtime))
+        flask_api.register_blueprint(open311.blueprint(self.runtime))
         return app
 
     def queue_handlers(self) -> dict:
-        routes = handlers.routes()
-        return {spec.name: inbox.dispatcher(self.runtime.db, spec.name,
-                                            {t: routes[t] for t in spec.event_types})
-                for spec in topology.queues_for(SERVICE)}
+        routes = handlers.routes(box=self.runtime.box)
+        out = {}
+        for spec in topology.queues_for(SERVICE):
+            bound = {t: routes[t] for t in spec.event_types}
+            if spec.name == WEBHOOKS_QUEUE:
+                out[spec.name] = tenant_webhooks.WebhookDispatcher(
+                    self.runtime.db, spec.name, bound, self.http)
+            else:
+                out[spec.name] = inbox.dispatcher(self.runtime.db, spec.name, bound)
+        return out
 
     def background(self) -> Background:
         return Background(self.runtime, self.queue_handlers(), [])
 
 
-def build(settings: Settings, bus: Bus | None = None) -> InboundService:
+def build(settings: Settings, bus: Bus | None = None,
+          lookups: SchedulerLookups | None = None) -> InboundService:
     """The inbound service on ``settings``; nothing connects until it is used."""
-    return InboundService(Runtime.build(settings, SERVICE, MIGRATIONS, bus=bus))
+    runtime = Runtime.build(settings, SERVICE, MIGRATIONS, bus=bus)
+    http = requests.Session()
+    if lookups is None:
+        # HYSBYS_SCHEDULER_URL in containers; 127.0.0.1:<scheduler port> in one process
+        lookups = HttpScheduler(settings.internal_url("scheduler"), settings.admin_token, http)
+    return InboundService(runtime, lookups, http)

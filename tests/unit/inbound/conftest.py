@@ -4,7 +4,14 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import pytest
-from inbound_support import SeededTenant, make_settings, seed_tenant, start, twilio_signature
+from inbound_support import (
+    FakeScheduler,
+    SeededTenant,
+    make_settings,
+    seed_tenant,
+    start,
+    twilio_signature,
+)
 
 from shared.config import Settings
 
@@ -15,8 +22,13 @@ def settings(tmp_path) -> Settings:
 
 
 @pytest.fixture
-def inbound(settings):
-    service = start(settings)
+def scheduler() -> FakeScheduler:
+    return FakeScheduler()
+
+
+@pytest.fixture
+def inbound(settings, scheduler):
+    service = start(settings, scheduler)
     yield service
     service.runtime.db.dispose()
 

@@ -7,12 +7,13 @@ queue handler.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from twilio.request_validator import RequestValidator
 
+from services.inbound.scheduler_client import FOUND, UNAVAILABLE, UNKNOWN, Lookup
 from services.inbound.wiring import InboundService, build
 from shared import events
 from shared.config import Settings
@@ -23,6 +24,37 @@ INBOUND_NUMBER = "+447700900500"
 CITIZEN = "+447700900123"
 AUTH_TOKEN = "twilio-auth-token-for-tests"
 NOTIFY_TOKEN = "notify-inbound-token-for-tests"
+REPLY_TEMPLATE = "6f1c2a9e-0d4b-4c8e-9a51-3b7d2e8f4c10"
+WEBHOOK_SECRET = "tenant-webhook-secret"
+
+
+@dataclass
+class FakeScheduler:
+    """The scheduler's internal API as inbound sees it: answers set per phone, calls kept.
+
+    ``down`` makes every call ``unavailable``, as a scheduler that is down or slow would.
+    """
+
+    collections: dict[str, dict | None] = field(default_factory=dict)
+    subscribers: dict[str, dict] = field(default_factory=dict)
+    down: bool = False
+    calls: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def next_collection(self, tenant_id: str, phone: str) -> Lookup:
+        self.calls.append(("next_collection", tenant_id, phone))
+        if self.down:
+            return Lookup(UNAVAILABLE)
+        if phone not in self.collections:
+            return Lookup(UNKNOWN)
+        return Lookup(FOUND, {"phone": phone, "next_collection": self.collections[phone]})
+
+    def subscriber(self, tenant_id: str, phone: str) -> Lookup:
+        self.calls.append(("subscriber", tenant_id, phone))
+        if self.down:
+            return Lookup(UNAVAILABLE)
+        if phone not in self.subscribers:
+            return Lookup(UNKNOWN)
+        return Lookup(FOUND, {"phone": phone, "attributes": self.subscribers[phone]})
 
 
 @dataclass
@@ -42,8 +74,8 @@ def make_settings(tmp_path, **overrides) -> Settings:
     return Settings(**{**values, **overrides})
 
 
-def start(settings: Settings) -> InboundService:
-    service = build(settings)
+def start(settings: Settings, scheduler: FakeScheduler | None = None) -> InboundService:
+    service = build(settings, lookups=scheduler or FakeScheduler())
     service.runtime.migrate()
     return service
 
@@ -54,20 +86,22 @@ def apply(service: InboundService, event: events.Event) -> None:
 
 
 def seed_tenant(service: InboundService, *, slug: str = "penfro", number: str = INBOUND_NUMBER,
-                default_language: str = "cy", secrets: dict | None = None) -> SeededTenant:
+                default_language: str = "cy", secrets: dict | None = None,
+                config: dict | None = None, api_keys: list | None = None) -> SeededTenant:
     box = SecretBox(service.runtime.settings.secret_key)
     if secrets is None:
         secrets = {"providers": {
             "twilio": {"account_sid": "AC" + "0" * 32, "auth_token": AUTH_TOKEN,
                        "from_number": number},
             "notify": {"inbound_token": NOTIFY_TOKEN}},
-            "webhook_secret": "tenant-webhook-secret"}
+            "webhook_secret": WEBHOOK_SECRET}
     tenant_id = str(uuid.uuid4())
     name = f"Cyngor {slug.title()}"
     apply(service, events.make(
         "tenant.changed", tenant_id, slug=slug, name=name, revision=1,
-        default_language=default_language, config={"inbound_numbers": [number]},
-        config_encrypted=box.encrypt_json(secrets), api_keys=[]))
+        default_language=default_language,
+        config={"inbound_numbers": [number], "reply_template_id": REPLY_TEMPLATE, **(config or {})},
+        config_encrypted=box.encrypt_json(secrets), api_keys=api_keys or []))
     return SeededTenant(tenant_id, slug, name, number)
 
 
@@ -88,3 +122,39 @@ def twilio_form(body: str = "STOP", *, sid: str | None = None, to: str = INBOUND
 
 def twilio_signature(url: str, form: dict[str, str], token: str = AUTH_TOKEN) -> str:
     return RequestValidator(token).compute_signature(url, form)
+
+
+def events_of(service: InboundService, type_: str) -> list[events.Event]:
+    return [e for e in outbox_events(service) if e.type == type_]
+
+
+def auto_reply(service: InboundService) -> events.Event:
+    """The one auto-reply asked of notify (fails if there is not exactly one)."""
+    [reply] = events_of(service, "notification.requested")
+    return reply
+
+
+def key_record(service: InboundService, secret: str, *, name: str = "penfro live",
+               scopes: list | None = None, revoked: bool = False) -> dict:
+    """An API key as the tenant.changed snapshot carries it (secret encrypted)."""
+    import datetime as dt
+
+    box = SecretBox(service.runtime.settings.secret_key)
+    return {"id": str(uuid.uuid4()), "name": name, "key_type": "live",
+            "secret_encrypted": box.encrypt(secret), "scopes": scopes or [],
+            "revoked_at": dt.datetime.now(dt.UTC) if revoked else None}
+
+
+def tenant_with_key(service: InboundService, **kwargs) -> tuple[SeededTenant, str]:
+    """A tenant with one live key; answers the key string a council is handed."""
+    secret = str(uuid.uuid4())
+    record = key_record(service, secret, scopes=kwargs.pop("scopes", None))
+    tenant = seed_tenant(service, api_keys=[record], **kwargs)
+    return tenant, f"penfro_live-{tenant.id}-{secret}"
+
+
+def bearer(api_key: str) -> dict:
+    """The Authorization header notifications-python-client sends for ``api_key``."""
+    from notifications_python_client.authentication import create_jwt_token
+
+    return {"Authorization": "Bearer " + create_jwt_token(api_key[-36:], api_key[-73:-37])}

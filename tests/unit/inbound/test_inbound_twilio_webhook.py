@@ -180,13 +180,14 @@ def test_help_that_twilio_already_answered_gets_no_second_answer(inbound, tenant
     assert body.endswith("<Response />")
 
 
-def test_a_free_text_reply_is_stored_without_a_keyword_and_not_answered(
+def test_a_free_text_reply_is_stored_without_a_keyword_and_answered_through_notify(
         inbound, tenant, post_twilio):
-    resp = post_twilio(twilio_form("Mae'r bin heb ei gasglu"))
+    resp = post_twilio(twilio_form("Oes modd cael bin newydd?"))
     assert resp.get_data(as_text=True).endswith("<Response />")
     [message] = stored(inbound)
-    assert message.keyword is None
-    assert event_types(inbound) == ["inbound.message.received"]
+    assert (message.keyword, message.action) == (None, "question")
+    assert event_types(inbound) == ["inbound.message.received", "service_request.created",
+                                    "notification.requested"]
 
 
 def test_a_signed_request_missing_message_sid_is_a_400_and_stores_nothing(

@@ -1,0 +1,152 @@
+"""The tenant's own API on inbound, under ``/api``: keywords, service requests, languages.
+
+Every call is a tenant's (a GOV.UK Notify-style JWT) and every query is scoped
+by its tenant id: another tenant's request is a 404, exactly like one that
+does not exist.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import url_for
+from flask_smorest import Blueprint
+
+from services.inbound import autoreplies, schemas, service_requests, vocabulary
+from services.inbound.models import LanguagePreference, ServiceRequest
+from shared import outbox, phone
+from shared.errors import ApiError
+from shared.http import authenticated, iso
+from shared.runtime import Runtime
+from shared.tenancy import Caller, Tenant
+
+SCOPE = "inbound"
+
+
+def _caller(runtime: Runtime) -> Caller:
+    caller = authenticated(runtime)
+    if not caller.allows(SCOPE):
+        raise ApiError(f"This API key's scopes do not include {SCOPE}", 403, "AuthError")
+    return caller
+
+
+def keywords_body(own: dict) -> dict:
+    return {"keywords": vocabulary.in_force(own), "customised": sorted(own),
+            "fixed": vocabulary.fixed()}
+
+
+def blueprint(runtime: Runtime) -> Blueprint:
+    blp = Blueprint("inbound_api", __name__, url_prefix="/api",
+                    description="A tenant's keywords, service requests and citizens' languages")
+
+    @blp.route("/keywords", methods=["GET"])
+    @blp.response(200, schemas.KeywordsOut)
+    @blp.doc(security=[{"bearer": []}])
+    def get_keywords():
+        """The words replies are read with: the tenant's own where set, the defaults elsewhere"""
+        caller = _caller(runtime)
+        with runtime.db.read() as session:
+            return keywords_body(vocabulary.configured(session, caller.tenant_id))
+
+    @blp.route("/keywords", methods=["PUT"])
+    @blp.arguments(schemas.KeywordsPut)
+    @blp.response(200, schemas.KeywordsOut)
+    @blp.doc(security=[{"bearer": []}])
+    def put_keywords(args):
+        """Replace the tenant's words, intent by intent (STOP and START cannot be redefined)"""
+        caller = _caller(runtime)
+        clean = vocabulary.validate(args["keywords"])
+        with runtime.db.transaction() as session:
+            vocabulary.save(session, caller.tenant_id, clean)
+        return keywords_body(clean)
+
+    @blp.route("/service-requests", methods=["GET"])
+    @blp.arguments(schemas.ServiceRequestFilters, location="query")
+    @blp.doc(security=[{"bearer": []}])
+    def list_requests(args):
+        """Service requests newest first, 250 a page; ``links.next`` carries ``older_than``"""
+        caller = _caller(runtime)
+        q = sa.select(ServiceRequest).where(ServiceRequest.tenant_id == caller.tenant_id)
+        for name in ("status", "service_code"):
+            if args.get(name):
+                q = q.where(getattr(ServiceRequest, name) == args[name])
+        with runtime.db.read() as session:
+            if args.get("older_than"):
+                anchor = service_requests.find(session, caller.tenant_id, args["older_than"])
+                q = q.where(sa.tuple_(ServiceRequest.requested_at, ServiceRequest.id)
+                            < (anchor.requested_at, anchor.id))
+            rows = list(session.scalars(q.order_by(ServiceRequest.requested_at.desc(),
+                                                   ServiceRequest.id.desc())
+                                        .limit(args["page_size"])))
+        links = {}
+        if len(rows) == args["page_size"]:
+            links["next"] = url_for(".list_requests", older_than=rows[-1].reference,
+                                    _external=True)
+        return {"service_requests": [service_requests.as_json(r) for r in rows],
+                "links": links}
+
+    @blp.route("/service-requests/<ident>", methods=["GET"])
+    @blp.doc(security=[{"bearer": []}])
+    def get_request(ident: str):
+        """One request (by ``HYS-…`` reference or id) with its status history"""
+        caller = _caller(runtime)
+        with runtime.db.read() as session:
+            request = service_requests.find(session, caller.tenant_id, ident)
+            return service_requests.as_json(request,
+                                            service_requests.history(session, request.id))
+
+    @blp.route("/service-requests/<ident>", methods=["PATCH"])
+    @blp.arguments(schemas.ServiceRequestPatch)
+    @blp.doc(security=[{"bearer": []}])
+    def patch_request(args, ident: str):
+        """Change a request's status and notes; the citizen who texted it is told"""
+        caller = _caller(runtime)
+        notify_citizen = args.pop("notify_citizen")
+        with runtime.db.transaction() as session:
+            request = service_requests.find(session, caller.tenant_id, ident)
+            changed = service_requests.update(session, request, changed_by=f"key:{caller.key_id}",
+                                              cid=_cid(), **args)
+            if changed and notify_citizen:
+                _tell_citizen(session, request)
+            body = service_requests.as_json(request, service_requests.history(session,
+                                                                              request.id))
+        runtime.relay.nudge.set()
+        return body
+
+    @blp.route("/language-preferences", methods=["GET"])
+    @blp.arguments(schemas.LanguageFilters, location="query")
+    @blp.doc(security=[{"bearer": []}])
+    def language_preferences(args):
+        """The languages citizens chose by text (CYMRAEG / ENGLISH), newest first"""
+        caller = _caller(runtime)
+        q = sa.select(LanguagePreference).where(LanguagePreference.tenant_id == caller.tenant_id)
+        if args.get("phone"):
+            q = q.where(LanguagePreference.phone == (phone.try_normalise(args["phone"])
+                                                     or args["phone"]))
+        with runtime.db.read() as session:
+            rows = session.scalars(q.order_by(LanguagePreference.updated_at.desc()).limit(1000))
+            return {"language_preferences": [
+                {"phone": r.phone, "language": r.language, "source": r.source,
+                 "updated_at": iso(r.updated_at)} for r in rows]}
+
+    return blp
+
+
+def _tell_citizen(session, request: ServiceRequest) -> None:
+    """Text the citizen whose reply made this request: "Your report HYS-… has been closed: …"."""
+    if request.source != "sms" or not request.phone:
+        return   # an Open311 client's user gave no consent to be texted by us
+    tenant = session.get(Tenant, request.tenant_id)
+    notes = f": {request.status_notes}" if request.status_notes else "."
+    kind = "status_closed" if request.status == "closed" else "status_updated"
+    texts = autoreplies.compose(kind, tenant.name, request.reference, notes=notes)
+    seq = service_requests.history(session, request.id)[-1].seq
+    event = autoreplies.reply_requested(tenant, request.phone, texts, request.language,
+                                        request.reference, key=f"{request.id}:{seq}",
+                                        cid=_cid())
+    if event is not None:
+        outbox.add(session, event)
+
+
+def _cid() -> str | None:
+    from flask import g
+
+    return g.get("correlation_id")
