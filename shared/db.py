@@ -71,6 +71,9 @@ def make_engine(database_url: str, service: str) -> Engine:
             pool_size=10,
             max_overflow=20,
             pool_pre_ping=True,
+            # UPDATEs of many rows (the dispatcher's outcomes) go in pages, not a round
+            # trip each; INSERTs already use multi-row VALUES
+            executemany_mode="values_plus_batch",
             connect_args={"options": f"-csearch_path={service}", "connect_timeout": 5},
         )
         return engine

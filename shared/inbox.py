@@ -79,15 +79,26 @@ class _Dispatcher:
         handle_once(self.db, self.consumer, event, self._run)
 
     def batch(self, events: list[Event]) -> None:
+        """Many events in one transaction.  A handler with a ``many`` attribute gets all
+        the batch's events of its type at once (one query for the lot, not one each)."""
         with self.db.transaction() as session:
             fresh = claim_many(session, events, self.consumer)
             duplicates = len(events) - len(fresh)
             if duplicates:
                 METRICS.events_duplicate.labels(consumer=self.consumer).inc(duplicates)
+            by_type: dict[str, list[Event]] = {}
             for event in events:
                 if str(event.id) in fresh:
                     fresh.discard(str(event.id))   # a batch may hold one event twice
-                    self._run(event, session)
+                    by_type.setdefault(event.type, []).append(event)
+            for event_type, same in by_type.items():
+                for handler in self.routes.get(event_type, []):
+                    many = getattr(handler, "many", None)
+                    if many is not None:
+                        many(same, session)
+                    else:
+                        for event in same:
+                            handler(event, session)
 
 
 def dispatcher(db: Database, consumer: str, routes: dict[str, list[EventHandler]]) -> _Dispatcher:

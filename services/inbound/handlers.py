@@ -50,6 +50,23 @@ def remember_last_sent(event: Event, session: Session) -> None:
         where=Conversation.sent_at < stmt.excluded.sent_at))
 
 
+def remember_many(events: list[Event], session: Session) -> None:
+    """The batch form: the newest text per citizen in the batch, one upsert each."""
+    newest: dict[tuple[str, str], Event] = {}
+    for event in events:
+        d = event.data
+        if d.get("channel") != "sms" or not d.get("recipient") or event.tenant_id is None:
+            continue
+        key = (str(event.tenant_id), d["recipient"])
+        if key not in newest or newest[key].occurred_at < event.occurred_at:
+            newest[key] = event
+    for event in newest.values():
+        remember_last_sent(event, session)
+
+
+remember_last_sent.many = remember_many  # type: ignore[attr-defined]
+
+
 def _str_or_none(value) -> str | None:
     return str(value) if value else None
 

@@ -161,8 +161,13 @@ class Dispatcher:
         if not claims:
             return 0
         suppressed = self._suppressed([c.row for c in claims])
-        for start in range(0, len(claims), self.chunk):
-            self.hand_off(claims[start:start + self.chunk], suppressed)
+        # Small chunks bound what a crash leaves "outcome unknown" for a remote provider;
+        # an in-process provider (the simulator) dies with the process, so its claims go
+        # in one chunk: two transactions for the batch instead of two per ten.
+        remote = any(_remote(p) for c in claims for p in c.plan[:1])
+        size = self.chunk if remote else len(claims)
+        for start in range(0, len(claims), size):
+            self.hand_off(claims[start:start + size], suppressed)
         return len(claims)
 
     def hand_off(self, chunk: list[Claim], suppressed: frozenset = frozenset()) -> None:

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.notify import opendata
-from services.notify.models import Notification, ReceivedText, Suppression
-from services.notify.sending import SendRequest, accept
+from services.notify.models import Notification, ReceivedText, Suppression, Template
+from services.notify.sending import SendRequest, accept, build, store, suppressed_among
 from shared.bus import PermanentError
 from shared.db import utcnow
 from shared.errors import ValidationError
@@ -18,28 +18,69 @@ from shared.events import Event
 from shared.tenancy import Tenant
 
 
-def on_notification_requested(event: Event, session: Session) -> None:
-    """Store a notification asked for by the scheduler or inbound; the dispatcher sends it."""
+def _request(event: Event) -> SendRequest:
     d = event.data
-    nid = str(d["notification_id"])
-    if session.get(Notification, nid) is not None:
-        return   # asked for before (a replayed occurrence): nothing is sent twice
-    tenant = session.get(Tenant, str(event.tenant_id))
-    if tenant is None:
-        raise PermanentError(f"unknown tenant {event.tenant_id}")
-    req = SendRequest(
+    return SendRequest(
         channel=d["channel"], template_id=str(d["template_id"]), recipient=d["recipient"],
         personalisation=d.get("personalisation") or {}, reference=d.get("reference"),
-        language=d.get("language"), key_type="live", notification_id=nid,
+        language=d.get("language"), key_type="live", notification_id=str(d["notification_id"]),
         urgent=d.get("urgent", False),
         campaign_id=str(d["campaign_id"]) if d.get("campaign_id") else None,
         occurrence_key=d.get("occurrence_key"),
         appointment_id=str(d["appointment_id"]) if d.get("appointment_id") else None,
         not_before=d.get("not_before"), sender=d.get("sender"))
+
+
+def on_notification_requested(event: Event, session: Session) -> None:
+    """Store a notification asked for by the scheduler or inbound; the dispatcher sends it."""
+    nid = str(event.data["notification_id"])
+    if session.get(Notification, nid) is not None:
+        return   # asked for before (a replayed occurrence): nothing is sent twice
+    tenant = session.get(Tenant, str(event.tenant_id))
+    if tenant is None:
+        raise PermanentError(f"unknown tenant {event.tenant_id}")
     try:
-        accept(session, tenant, req, correlation_id=event.correlation_id)
+        accept(session, tenant, _request(event), correlation_id=event.correlation_id)
     except ValidationError as exc:
         raise PermanentError(exc.message) from exc
+
+
+def on_notifications_requested(events: list[Event], session: Session) -> None:
+    """The batch form: one query for ids already stored, templates and opt-outs per tenant,
+    one multi-row INSERT.  Any invalid request fails the batch, and the worker then
+    handles its events one by one, so only that one is dead-lettered."""
+    now = utcnow()
+    ids = [str(e.data["notification_id"]) for e in events]
+    known = set(session.scalars(sa.select(Notification.id).where(Notification.id.in_(ids))))
+    groups: dict[tuple, list[SendRequest]] = {}
+    for event in events:
+        req = _request(event)
+        if req.notification_id in known:
+            continue
+        known.add(req.notification_id)
+        groups.setdefault((str(event.tenant_id), req.channel, event.correlation_id), []).append(req)
+    for (tenant_id, channel, cid), reqs in groups.items():
+        tenant = session.get(Tenant, tenant_id)
+        if tenant is None:
+            raise PermanentError(f"unknown tenant {tenant_id}")
+        templates = {t.id: t for t in session.scalars(sa.select(Template).where(
+            Template.tenant_id == tenant_id, Template.id.in_({r.template_id for r in reqs}),
+            Template.archived.is_(False)))}
+        built = []
+        for req in reqs:
+            template = templates.get(req.template_id)
+            if template is None or template.type != channel:
+                raise PermanentError("Template not found or not for this channel")
+            try:
+                built.append(build(tenant, template, req, now))
+            except ValidationError as exc:
+                raise PermanentError(exc.message) from exc
+        store(session, tenant, built,
+              suppressed_among(session, tenant_id, channel, {n.recipient for n in built}), cid, now)
+    session.flush()
+
+
+on_notification_requested.many = on_notifications_requested  # type: ignore[attr-defined]
 
 
 def on_opted_out(event: Event, session: Session) -> None:
@@ -64,6 +105,25 @@ def on_inbound_message(event: Event, session: Session) -> None:
                                  content=d["body"], created_at=d["received_at"]))
 
 
+class _Callbacks:
+    """The delivery-status callback handler; in a batch, tenants without a callback URL
+    (most of a bin night) are skipped with one query instead of one per event."""
+
+    def __init__(self, post):
+        self.post = post
+
+    def __call__(self, event: Event, session: Session) -> None:
+        self.post(event, session)
+
+    def many(self, events: list[Event], session: Session) -> None:
+        from services.notify.status_callbacks import tenants_with_callbacks
+
+        wanted = tenants_with_callbacks(events, session)
+        for event in events:
+            if str(event.tenant_id) in wanted:
+                self.post(event, session)
+
+
 def routes(box=None, http=None) -> dict[str, list]:
     """{event type: [handlers]} — one visible map for the whole service.
 
@@ -75,7 +135,8 @@ def routes(box=None, http=None) -> dict[str, list]:
 
     from services.notify.status_callbacks import post_status_callback
 
-    callback = functools.partial(post_status_callback, http=http or requests.Session(), box=box)
+    callback = _Callbacks(functools.partial(post_status_callback,
+                                            http=http or requests.Session(), box=box))
     outcomes = {t: [callback] for t in ("notification.sent", "notification.delivered",
                                         "notification.failed", "notification.suppressed",
                                         "notification.deferred")}

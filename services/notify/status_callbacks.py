@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 import requests
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.notify.models import Notification
@@ -30,6 +31,15 @@ def payload(n: Notification) -> dict:
             "created_at": iso(n.created_at), "completed_at": iso(n.completed_at),
             "sent_at": iso(n.sent_at), "notification_type": n.channel,
             "template_id": n.template_id, "template_version": n.template_version}
+
+
+def tenants_with_callbacks(events: list[Event], session: Session) -> set[str]:
+    """Which of the batch's tenants have a delivery-status URL (one query for the batch)."""
+    ids = {str(e.tenant_id) for e in events if e.data.get("status") in FINAL}
+    if not ids:
+        return set()
+    return {t.id for t in session.scalars(sa.select(Tenant).where(Tenant.id.in_(ids)))
+            if t.setting("delivery_status_url")}
 
 
 def post_status_callback(event: Event, session: Session, *, http: requests.Session,

@@ -62,6 +62,31 @@ def on_notification_outcome(event: Event, session: Session) -> None:
         set_={"count": CampaignStat.count + 1, "updated_at": stmt.excluded.updated_at}))
 
 
+def on_notification_outcomes(events: list[Event], session: Session) -> None:
+    """The batch form: the batch's counts summed per (campaign, occurrence, status), one
+    upsert each — a bin night's 200 outcomes in a batch become a handful of rows."""
+    totals: dict[tuple[str, str, str], list] = {}
+    for event in events:
+        data = event.data
+        if not data.get("campaign_id"):
+            continue
+        key = (str(data["campaign_id"]), data.get("occurrence_key") or "", data["status"])
+        totals.setdefault(key, [str(event.tenant_id), 0])[1] += 1
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utcnow()
+    for (campaign_id, occurrence_key, status), (tenant_id, count) in sorted(totals.items()):
+        stmt = insert(CampaignStat).values(campaign_id=campaign_id, occurrence_key=occurrence_key,
+                                           status=status, tenant_id=tenant_id, count=count,
+                                           updated_at=now)
+        session.execute(stmt.on_conflict_do_update(
+            index_elements=["campaign_id", "occurrence_key", "status"],
+            set_={"count": CampaignStat.count + count, "updated_at": now}))
+
+
+on_notification_outcome.many = on_notification_outcomes  # type: ignore[attr-defined]
+
+
 def routes() -> dict[str, list]:
     """{event type: [handlers]} — one visible map for the whole service."""
     outcome = [on_notification_outcome]
