@@ -79,6 +79,15 @@ class SubscriberOptChanged(_Data):
     source = fields.String(load_default="reply")
 
 
+class SubscriberLanguageChanged(_Data):
+    """A citizen replied CYMRAEG / ENGLISH (or a team set it): texts in that language."""
+
+    recipient = fields.String(required=True)
+    channel = fields.String(load_default="sms", validate=validate.OneOf(CHANNELS))
+    language = fields.String(required=True, validate=validate.OneOf(LANGUAGES))
+    source = fields.String(load_default="reply")
+
+
 class ServiceRequestChanged(_Data):
     request_id = fields.UUID(required=True)
     reference = fields.String(required=True)
@@ -140,6 +149,7 @@ EVENT_SCHEMAS: dict[str, type[Schema]] = {
     "inbound.message.received": InboundMessageReceived,
     "subscriber.opted_out": SubscriberOptChanged,
     "subscriber.opted_in": SubscriberOptChanged,
+    "subscriber.language_changed": SubscriberLanguageChanged,
     "service_request.created": ServiceRequestChanged,
     "service_request.updated": ServiceRequestChanged,
     "appointment.confirmed": AppointmentChanged,

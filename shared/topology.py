@@ -56,7 +56,8 @@ QUEUES: tuple[QueueSpec, ...] = (
               "signed webhooks to each tenant's own system (retried through delay queues)"),
     QueueSpec("scheduler.events", "scheduler",
               _TENANCY + _NOTIFICATION_OUTCOMES + ("subscriber.opted_out", "subscriber.opted_in",
-                                                   "appointment.confirmed", "appointment.cancelled"),
+                                                  "subscriber.language_changed",
+                                                  "appointment.confirmed", "appointment.cancelled"),
               "tenant replica, opt-outs, campaign stats and appointment replies"),
 )
 

@@ -294,10 +294,9 @@ def _language(session, reply: _Reply, plan: routing.Plan, facts, provider) -> No
     session.execute(stmt.on_conflict_do_update(
         index_elements=["tenant_id", "phone"],
         set_={k: stmt.excluded[k] for k in ("language", "source", "message_id", "updated_at")}))
-    if LANGUAGE_EVENT in events.EVENT_SCHEMAS:
-        reply.out.append(events.make(LANGUAGE_EVENT, reply.tenant.id, reply.cid,
-                                     recipient=phone, channel="sms", language=reply.language,
-                                     source="reply"))
+    reply.out.append(events.make(LANGUAGE_EVENT, reply.tenant.id, reply.cid,
+                                 recipient=phone, channel="sms", language=reply.language,
+                                 source="reply"))
     reply.answer = autoreplies.compose(plan.action, reply.tenant.name, reply.reference)
 
 

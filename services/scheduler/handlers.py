@@ -45,6 +45,16 @@ def on_opted_in(event: Event, session: Session) -> None:
     _set_opted_out(event, session, False)
 
 
+def on_language_changed(event: Event, session: Session) -> None:
+    """A citizen replied CYMRAEG or ENGLISH: their next reminders come in that language."""
+    data = event.data
+    column = Subscriber.phone if data.get("channel", "sms") == "sms" else Subscriber.email
+    session.execute(sa.update(Subscriber)
+                    .where(Subscriber.tenant_id == str(event.tenant_id),
+                           column == data["recipient"])
+                    .values(language=data["language"], updated_at=utcnow()))
+
+
 def on_notification_outcome(event: Event, session: Session) -> None:
     """Count a campaign notification's new status (sent, delivered, failed...)."""
     data = event.data
@@ -94,6 +104,7 @@ def routes() -> dict[str, list]:
         **TENANCY_HANDLERS,
         "subscriber.opted_out": [on_opted_out],
         "subscriber.opted_in": [on_opted_in],
+        "subscriber.language_changed": [on_language_changed],
         "notification.sent": outcome,
         "notification.delivered": outcome,
         "notification.failed": outcome,

@@ -111,3 +111,15 @@ def test_a_revoked_key_stops_working_in_the_scheduler_as_soon_as_the_event_arriv
     deliver(events.make("api_key.revoked", t.id, key_id=key_id,
                         revoked_at=dt.datetime.now(dt.UTC)))
     assert client.get("/api/campaigns", headers=t.headers()).status_code == 403
+
+
+def test_a_cymraeg_reply_makes_that_subscribers_next_reminders_welsh(
+        scheduler, client, new_tenant, deliver):
+    t = new_tenant("penfro")
+    client.post("/api/subscribers", headers=t.headers(),
+                json=[{"phone": "07700 900123", "language": "en"}, {"phone": "07700 900456"}])
+    deliver(events.make("subscriber.language_changed", t.id, recipient="+447700900123",
+                        language="cy"))
+    with scheduler.runtime.db.read() as session:
+        languages = {s.phone: s.language for s in session.scalars(sa.select(Subscriber))}
+    assert languages == {"+447700900123": "cy", "+447700900456": None}
