@@ -110,14 +110,17 @@ def _reporter(progress: Progress | None, table: str, slug: str) -> Callable[[int
 def _purge_one(db: Database, target: PersonalData, tenant_id: str, before: dt.datetime,
                batch: int, progress: Callable[[int], object]) -> int:
     model = target.model
-    (pk,) = sa.inspect(model).primary_key
+    keys = sa.inspect(model).primary_key
+    pk = keys[0] if len(keys) == 1 else sa.tuple_(*keys)    # composite keys too
     old = sa.and_(model.tenant_id == tenant_id, getattr(model, target.timestamp) < before)
     total = 0
     while True:
         # Select then delete by key: portable (no DELETE ... LIMIT), and each batch
         # is a short transaction.
         with db.transaction() as session:
-            ids = session.scalars(sa.select(pk).where(old).limit(batch)).all()
+            ids = (session.scalars(sa.select(pk).where(old).limit(batch)).all() if len(keys) == 1
+                   else [tuple(r) for r in session.execute(sa.select(*keys).where(old)
+                                                           .limit(batch))])
             if ids:
                 session.execute(sa.delete(model).where(pk.in_(ids)))
         if not ids:

@@ -53,7 +53,18 @@ class InboundService:
         return out
 
     def background(self) -> Background:
-        return Background(self.runtime, self.queue_handlers(), [])
+        return Background(self.runtime, self.queue_handlers(), [retention_loop(self.runtime.db)])
+
+
+def retention_loop(db, interval: float = 300.0):
+    """Replies and conversation context are personal data: purged after each tenant's
+    retention period.  Service requests are the council's record and are kept."""
+    from services.inbound.models import Conversation, InboundMessage
+    from shared import retention
+
+    return retention.every(interval, lambda: retention.purge(db, [
+        retention.PersonalData(InboundMessage, "received_at"),
+        retention.PersonalData(Conversation, "sent_at")]), "inbound-retention")
 
 
 def build(settings: Settings, bus: Bus | None = None,
