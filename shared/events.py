@@ -71,6 +71,8 @@ class InboundMessageReceived(_Data):
     body = fields.String(required=True)
     received_at = fields.AwareDateTime(required=True)
     keyword = fields.String(load_default=None, allow_none=True)
+    # the campaign of the last text sent to this citizen (the reply's context), if any
+    campaign_id = fields.UUID(load_default=None, allow_none=True)
 
 
 class SubscriberOptChanged(_Data):

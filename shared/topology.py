@@ -57,6 +57,7 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("scheduler.events", "scheduler",
               _TENANCY + _NOTIFICATION_OUTCOMES + ("subscriber.opted_out", "subscriber.opted_in",
                                                   "subscriber.language_changed",
+                                                  "inbound.message.received",
                                                   "appointment.confirmed", "appointment.cancelled"),
               "tenant replica, opt-outs, campaign stats and appointment replies"),
 )

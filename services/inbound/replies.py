@@ -177,11 +177,12 @@ def record(session: Session, tenant: Tenant, incoming: Incoming, reading: keywor
         reply.out.append(events.make(SUBSCRIPTION_EVENTS[plan.action], tenant.id, cid,
                                      recipient=incoming.from_number, channel="sms",
                                      source="reply"))
+    context = session.get(Conversation, (tenant.id, incoming.from_number))
     reply.out.append(events.make(
         "inbound.message.received", tenant.id, cid, message_id=message_id,
         provider_reference=incoming.reference, from_number=incoming.from_number,
         to_number=incoming.to_number, body=incoming.body, received_at=received_at,
-        keyword=plan.keyword))
+        keyword=plan.keyword, campaign_id=context.campaign_id if context else None))
     # first in the outbox, so first on the bus: the opt-out before anything it causes
     outbox.add(session, *reply.out)
     reply.out.clear()

@@ -97,6 +97,22 @@ def on_notification_outcomes(events: list[Event], session: Session) -> None:
 on_notification_outcome.many = on_notification_outcomes  # type: ignore[attr-defined]
 
 
+def on_reply(event: Event, session: Session) -> None:
+    """A citizen replied to a campaign's text: counted in the campaign's stats as 'replied'."""
+    campaign_id = event.data.get("campaign_id")
+    if not campaign_id:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utcnow()
+    stmt = insert(CampaignStat).values(campaign_id=str(campaign_id), occurrence_key="",
+                                       status="replied", tenant_id=str(event.tenant_id),
+                                       count=1, updated_at=now)
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=["campaign_id", "occurrence_key", "status"],
+        set_={"count": CampaignStat.count + 1, "updated_at": now}))
+
+
 def routes() -> dict[str, list]:
     """{event type: [handlers]} — one visible map for the whole service."""
     outcome = [on_notification_outcome]
@@ -105,6 +121,7 @@ def routes() -> dict[str, list]:
         "subscriber.opted_out": [on_opted_out],
         "subscriber.opted_in": [on_opted_in],
         "subscriber.language_changed": [on_language_changed],
+        "inbound.message.received": [on_reply],
         "notification.sent": outcome,
         "notification.delivered": outcome,
         "notification.failed": outcome,

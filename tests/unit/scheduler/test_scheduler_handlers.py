@@ -123,3 +123,18 @@ def test_a_cymraeg_reply_makes_that_subscribers_next_reminders_welsh(
     with scheduler.runtime.db.read() as session:
         languages = {s.phone: s.language for s in session.scalars(sa.select(Subscriber))}
     assert languages == {"+447700900123": "cy", "+447700900456": None}
+
+
+def test_a_reply_to_a_campaigns_text_is_counted_in_its_stats(scheduler, new_tenant, deliver):
+    t = new_tenant("penfro")
+    campaign = str(uuid.uuid4())
+    for keyword in ("WHEN", "MISSED"):
+        deliver(events.make("inbound.message.received", t.id, message_id=uuid.uuid4(),
+                            provider_reference=f"SM{keyword}", from_number="+447700900123",
+                            to_number="+447700900999", body=keyword,
+                            received_at=dt.datetime.now(dt.timezone.utc), campaign_id=campaign))
+    deliver(events.make("inbound.message.received", t.id, message_id=uuid.uuid4(),
+                        provider_reference="SMother", from_number="+447700900123",
+                        to_number="+447700900999", body="hi",
+                        received_at=dt.datetime.now(dt.timezone.utc)))
+    assert stats(scheduler) == {(campaign, "", "replied"): 2}
