@@ -6,6 +6,8 @@ import contextlib
 import os
 import platform
 import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -19,27 +21,55 @@ RABBIT = "127.0.0.1:5672"
 @contextlib.contextmanager
 def vhost(prefix: str = "hysbys-bench") -> Iterator[str]:
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", name], check=True, capture_output=True)
-    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
-                   check=True, capture_output=True)
+    _rabbitmqctl("add_vhost", name)
     try:
+        _rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
         yield f"amqp://guest:guest@{RABBIT}/{name}"
     finally:
-        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], capture_output=True)
+        try:
+            _rabbitmqctl("delete_vhost", name)
+        except RuntimeError as exc:
+            print(f"left behind: RabbitMQ vhost {name} ({exc})", file=sys.stderr)
+
+
+def _rabbitmqctl(*args: str, patience: float = 60) -> None:
+    """Run rabbitmqctl, waiting out a broker that is restarting (up to ``patience`` s)."""
+    deadline = time.monotonic() + patience
+    while True:
+        out = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True)
+        if out.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {out.stderr.strip()[:300]}")
+        time.sleep(2)
 
 
 @contextlib.contextmanager
 def database(prefix: str = "hysbys_bench") -> Iterator[str]:
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:
         yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _drop(admin, name)
         admin.dispose()
+
+
+def _drop(admin: sa.Engine, name: str, patience: float = 60) -> None:
+    """Drop the database, waiting out a server that is restarting (up to ``patience`` s)."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            return
+        except sa.exc.OperationalError as exc:
+            if time.monotonic() > deadline:
+                print(f"left behind: PostgreSQL database {name} ({exc.orig})", file=sys.stderr)
+                return
+            time.sleep(2)
 
 
 def machine() -> dict:

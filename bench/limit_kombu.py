@@ -65,7 +65,9 @@ def _consume(url: str, n: int, done) -> None:
     done.value = time.time()
 
 
-def run(url: str, n: int) -> dict:
+def run(url: str, n: int, timeout: float = 600) -> dict:
+    """Publish and consume ``n`` messages on ``url``; messages per second, first publish to
+    last ack.  Raises if either side fails or does not finish (never a made-up figure)."""
     with Connection(url) as conn:
         Queue(QUEUE, durable=True)(conn.default_channel).declare()
     ctx = mp.get_context("spawn")
@@ -76,7 +78,16 @@ def run(url: str, n: int) -> dict:
     started = time.time()
     publisher = ctx.Process(target=_publish, args=(url, n))
     publisher.start()
-    publisher.join(600)
-    consumer.join(600)
+    try:
+        publisher.join(timeout)
+        consumer.join(max(1.0, timeout - (time.time() - started)))
+    finally:
+        for proc in (publisher, consumer):
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(5)
+    if publisher.exitcode != 0 or consumer.exitcode != 0 or not done.value:
+        raise RuntimeError(f"the kombu limit run failed (publisher exit {publisher.exitcode}, "
+                           f"consumer exit {consumer.exitcode})")
     seconds = done.value - started
     return {"messages": n, "seconds": round(seconds, 3), "messages_per_second": round(n / seconds, 1)}

@@ -8,7 +8,9 @@ process per core, ``acks_late``.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -64,47 +66,120 @@ def prepare(database_url: str) -> None:
             "sent_at timestamptz)"))
 
 
-def start_workers(database_url: str, broker_url: str, concurrency: int) -> subprocess.Popen:
+def start_workers(database_url: str, broker_url: str, concurrency: int,
+                  log_path: str | None = None) -> subprocess.Popen:
     env = {**os.environ, "PEER_DATABASE_URL": database_url, "PEER_BROKER_URL": broker_url}
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "bench.peer_celery", "worker", "-c",
-         str(concurrency), "--pool", "prefork", "--loglevel", "WARNING", "--without-gossip",
-         "--without-mingle", "--without-heartbeat"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # a log file, never an unread pipe (a full pipe would stall the worker); its own
+    # process group, so stopping it takes the prefork children too
+    log = open(log_path, "w") if log_path else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "bench.peer_celery", "worker", "-c",
+             str(concurrency), "--pool", "prefork", "--loglevel", "WARNING", "--without-gossip",
+             "--without-mingle", "--without-heartbeat"],
+            env=env, stdout=log, stderr=log, start_new_session=True)
+    finally:
+        if log is not subprocess.DEVNULL:
+            log.close()
+
+
+def stop_workers(workers: subprocess.Popen) -> None:
+    """Warm shutdown, then the whole process group if it does not come."""
+    if workers.poll() is None:
+        workers.terminate()
+    try:
+        workers.wait(15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(workers.pid, signal.SIGKILL)
+        workers.wait(5)
+
+
+def _insert(conn, rows: list[dict]) -> None:
+    conn.execute(sa.text(f"INSERT INTO {TABLE} (id, tenant_id, recipient, body, status, "
+                         "created_at) VALUES (:id, :tenant_id, :recipient, :body, "
+                         "'created', clock_timestamp())"), rows)
 
 
 def fire(database_url: str, broker_url: str, recipients: list[tuple[str, str, str]]) -> float:
-    """The peer's 'ticker firing': a row and a task per notification.  Returns t0."""
-    app.conf.broker_url = broker_url
+    """The peer's 'ticker firing': a row and a task per notification.  Returns t0.
+
+    The broker connection is made here for ``broker_url`` (never Celery's pool, which
+    would keep the vhost of an earlier run in the same process)."""
     engine = sa.create_engine(database_url)
-    t0 = time.time()
-    for start in range(0, len(recipients), 1000):
-        chunk = recipients[start:start + 1000]
-        rows = [{"id": str(uuid.uuid4()), "tenant_id": tenant, "recipient": to, "body": body}
-                for tenant, to, body in chunk]
-        with engine.begin() as conn:
-            conn.execute(sa.text(f"INSERT INTO {TABLE} (id, tenant_id, recipient, body, status, "
-                                 "created_at) VALUES (:id, :tenant_id, :recipient, :body, "
-                                 "'created', clock_timestamp())"), rows)
-        with app.producer_or_acquire() as producer:
+    with app.connection_for_write(broker_url) as connection:
+        producer = app.amqp.Producer(connection)
+        t0 = time.time()
+        for start in range(0, len(recipients), 1000):
+            chunk = recipients[start:start + 1000]
+            rows = [{"id": str(uuid.uuid4()), "tenant_id": tenant, "recipient": to, "body": body}
+                    for tenant, to, body in chunk]
+            with engine.begin() as conn:
+                _insert(conn, rows)
             for row in rows:
                 deliver_sms.apply_async((row["id"],), producer=producer)
     engine.dispose()
     return t0
 
 
-def wait_done(database_url: str, n: int, timeout: float = 1800) -> dict:
+class OneAtATime:
+    """Sends single notifications the peer's way (a row, then a task), on its own
+    database engine and broker connection, so it can run beside :func:`fire`."""
+
+    def __init__(self, database_url: str, broker_url: str):
+        self.engine = sa.create_engine(database_url, pool_size=1)
+        self.connection = app.connection_for_write(broker_url)
+        self.producer = app.amqp.Producer(self.connection)
+
+    def send(self, tenant: str, to: str, body: str) -> str:
+        row = {"id": str(uuid.uuid4()), "tenant_id": tenant, "recipient": to, "body": body}
+        with self.engine.begin() as conn:
+            _insert(conn, [row])
+        deliver_sms.apply_async((row["id"],), producer=self.producer)
+        return row["id"]
+
+    def close(self) -> None:
+        self.connection.release()
+        self.engine.dispose()
+
+
+def wait_done(database_url: str, n: int, t0: float, timeout: float = 1800, progress=None,
+              tenant: str | None = None) -> dict:
+    """Wait until ``n`` rows (of ``tenant``, or all) are handed off; then the count, the last
+    hand-off and the t0 → hand-off percentiles, worked out in SQL."""
     engine = sa.create_engine(database_url)
+    scope = "sent_at IS NOT NULL" + (" AND tenant_id = :tenant" if tenant else "")
+    params = {"tenant": tenant, "t0": t0}
     deadline = time.time() + timeout
+    done = 0
     with engine.connect() as conn:
         while time.time() < deadline:
-            done = conn.execute(sa.text(f"SELECT count(*) FROM {TABLE} WHERE sent_at IS NOT NULL")
-                                ).scalar()
+            done = conn.execute(sa.text(f"SELECT count(*) FROM {TABLE} WHERE {scope}"),
+                                params).scalar()
+            if progress:
+                progress(done, n)
             if done >= n:
                 break
             time.sleep(0.5)
-        latencies = [r[0] for r in conn.execute(sa.text(
-            f"SELECT extract(epoch from sent_at - created_at) FROM {TABLE} ORDER BY 1"))]
-        last = conn.execute(sa.text(f"SELECT extract(epoch from max(sent_at)) FROM {TABLE}")).scalar()
+        row = conn.execute(sa.text(
+            "SELECT count(*), percentile_disc(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP "
+            "(ORDER BY extract(epoch from sent_at) - :t0), max(extract(epoch from sent_at)) "
+            f"FROM {TABLE} WHERE {scope}"), params).one()
     engine.dispose()
-    return {"done": done, "last_handoff_epoch": float(last), "latencies": latencies}
+    latency = {} if not row[0] else {
+        "p50": round(float(row[1][0]), 3), "p95": round(float(row[1][1]), 3),
+        "p99": round(float(row[1][2]), 3), "max": round(float(row[2]) - t0, 3)}
+    return {"done": int(row[0]), "timed_out": done < n,
+            "last_handoff_epoch": float(row[2]) if row[2] is not None else None,
+            "t0_to_handoff_seconds": latency}
+
+
+def handoff_times(database_url: str, ids: list[str]) -> dict[str, float | None]:
+    """Each row's ``sent_at`` as epoch seconds (None while not handed off)."""
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(f"SELECT id, extract(epoch from sent_at) FROM {TABLE} "
+                                    "WHERE id = ANY(:ids)"), {"ids": list(ids)}).all()
+    engine.dispose()
+    found = {i: (float(t) if t is not None else None) for i, t in rows}
+    return {i: found.get(i) for i in ids}

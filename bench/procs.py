@@ -1,13 +1,16 @@
 """The platform as separate processes, the way docker-compose runs it, with RSS sampling."""
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 import requests
@@ -27,19 +30,34 @@ class Proc:
     metrics_port: int | None = None
     popen: subprocess.Popen | None = None
     peak_rss: int = 0
+    cpu_seconds: float = 0.0
     log_path: str | None = None
 
     def start(self) -> None:
         log = open(self.log_path, "w") if self.log_path else subprocess.DEVNULL
+        # its own process group, so a stop that has to kill takes gunicorn's workers too
         self.popen = subprocess.Popen([sys.executable, "-m", "services.cli", *self.argv],
-                                      env=self.env, stdout=log, stderr=log)
+                                      env=self.env, stdout=log, stderr=log,
+                                      start_new_session=True)
+        if log is not subprocess.DEVNULL:
+            log.close()     # the child has its own copy
 
     def sample(self) -> None:
+        """Note the RSS of the process and its children (a gunicorn master and its workers
+        are one service: the figure is what the service costs)."""
         try:
-            rss = psutil.Process(self.popen.pid).memory_info().rss
+            procs = [psutil.Process(self.popen.pid)]
+            procs += procs[0].children(recursive=True)
         except (psutil.Error, AttributeError):
             return
+        rss, cpu = 0, 0.0
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                rss += proc.memory_info().rss
+                times = proc.cpu_times()
+                cpu += times.user + times.system
         self.peak_rss = max(self.peak_rss, rss)
+        self.cpu_seconds = max(self.cpu_seconds, cpu)
 
     def metric(self, name: str, labels: dict | None = None) -> float:
         """Sum of a metric's samples (matching ``labels``) from the process's /metrics."""
@@ -54,13 +72,21 @@ class Proc:
                     total += sample.value
         return total
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
         if self.popen and self.popen.poll() is None:
             self.popen.terminate()
-            try:
-                self.popen.wait(10)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
+
+    def stop(self, grace: float = 10) -> None:
+        """Wait up to ``grace`` seconds for a terminated process, then kill its group."""
+        if not self.popen:
+            return
+        self.terminate()
+        try:
+            self.popen.wait(grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(5)
 
 
 @dataclass
@@ -71,6 +97,7 @@ class Stack:
     procs: list[Proc] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _sampler: threading.Thread | None = None
+    _profilers: list[subprocess.Popen] = field(default_factory=list)
 
     def add(self, name: str, argv: list[str], *, metrics: bool = True, log_dir: str | None = None
             ) -> Proc:
@@ -102,13 +129,40 @@ class Stack:
             time.sleep(0.2)
         raise RuntimeError(f"{url} did not come up")
 
+    def profile(self, names: list[str], out_dir: str, seconds: int) -> None:
+        """Sample the named services with py-spy for ``seconds`` (flame graphs as SVG in
+        ``out_dir``).  Costs CPU: only for finding a hot path, never in a recorded run."""
+        for p in self.procs:
+            if p.name in names and p.popen:
+                self._profilers.append(subprocess.Popen(
+                    [str(Path(sys.executable).with_name("py-spy")), "record", "--pid",
+                     str(p.popen.pid), "--subprocesses", "--duration", str(seconds), "--rate", "50",
+                     "--output", f"{out_dir}/{p.name}.svg"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
     def stop(self) -> None:
         self._stop.set()
+        for profiler in self._profilers:      # py-spy writes its file when it stops
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                profiler.send_signal(signal.SIGINT)
+                profiler.wait(20)
+            if profiler.poll() is None:
+                profiler.kill()
+        for p in self.procs:      # all at once: a slow one does not hold up the rest
+            p.terminate()
+        deadline = time.monotonic() + 10
         for p in self.procs:
-            p.stop()
+            p.stop(grace=max(0.1, deadline - time.monotonic()))
 
     def peak_rss_mb(self) -> dict[str, float]:
         return {p.name: round(p.peak_rss / 2**20, 1) for p in self.procs}
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) each service has used so far, children included:
+        where the machine's time went."""
+        for p in self.procs:
+            p.sample()
+        return {p.name: round(p.cpu_seconds, 1) for p in self.procs}
 
 
 def platform_env(database_url: str, broker_url: str, secret_key: str, admin_token: str,

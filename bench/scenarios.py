@@ -1,36 +1,33 @@
 """The scenarios of ``make bench`` / ``hysbys bench SCENARIO``.
 
 Each measures the platform and its comparison points in the same run, so the
-ratios hold on a noisy machine, and writes ``bench/results/<scenario>.json``.
+ratios hold on a noisy machine, and writes ``bench/results/<scenario>.json``
+(see :func:`bench.common.envelope` for its shape).  Every run cleans up after
+itself: its processes, its RabbitMQ vhost and its PostgreSQL database.
 """
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
+import os
+import signal
 import sys
 import tempfile
 import time
-import uuid
-from pathlib import Path
 
 from bench import env, limit_kombu, peer_celery
-from bench.platform_run import Platform, percentiles
+from bench.common import RESULTS, Goal, envelope, log, progress, ratio
+from bench.platform_run import Platform
 
-RESULTS = Path(__file__).parent / "results"
-
-
-def _progress(label: str):
-    last = {"t": 0.0}
-
-    def show(done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - last["t"] >= 5 or done >= total:
-            last["t"] = now
-            print(f"  {label}: {done:,}/{total:,}", file=sys.stderr, flush=True)
-    return show
+TENANTS = 22
+BODY = "Helo Person, casgliad biniau yfory: rownd R1."
 
 
-def platform_bin_night(n: int, tenants: int = 22, log_dir: str | None = None) -> dict:
+def platform_bin_night(n: int, tenants: int = TENANTS, log_dir: str | None = None,
+                       timeout: float = 3600) -> dict:
+    """The platform: ``tenants`` councils, ``n`` subscribers, one broadcast each, due at once."""
+    started = time.monotonic()
     with env.vhost() as amqp, env.database() as db:
         p = Platform.start(db, amqp, log_dir=log_dir)
         try:
@@ -41,197 +38,145 @@ def platform_bin_night(n: int, tenants: int = 22, log_dir: str | None = None) ->
             p.seed_subscribers(ts, n)
             due = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=5)
             p.schedule_broadcasts(ts, due)
-            outcome = p.wait_handed_off(n, due, progress=_progress("platform"))
+            if os.environ.get("HYSBYS_BENCH_PROFILE"):      # a directory for flame graphs
+                p.stack.profile(["notify-worker", "scheduler-ticker", "scheduler-worker"],
+                                os.environ["HYSBYS_BENCH_PROFILE"], 60)
+            outcome = p.wait_handed_off(n, due, timeout=timeout, progress=progress("platform"))
             calls = p.proc("notify-worker").metric(
                 "hysbys_provider_calls_total", {"provider": "simulator"})
-            lat = outcome["latencies"]
-            seconds = max(lat) if lat else float("nan")
-            return {
-                "notifications": outcome["notifications"], "handed_off": outcome["handed_off"],
-                "seconds_due_to_last_handoff": round(seconds, 3),
-                "notifications_per_second": round(outcome["handed_off"] / seconds, 1),
-                "due_to_handoff_seconds": percentiles(lat),
-                "provider_calls": calls,
-                "provider_calls_per_notification": round(calls / max(1, outcome["handed_off"]), 3),
-                "peak_rss_mb": p.stack.peak_rss_mb(),
-            }
+            figures = sending_figures(outcome, calls, p.stack, time.monotonic() - started)
+            if os.environ.get("HYSBYS_BENCH_PROFILE"):
+                figures["profiled"] = True        # py-spy's sampling cost is in these figures
+            return figures
         finally:
             p.stop()
 
 
-def peer_bin_night(n: int, tenants: int = 22) -> dict:
-    with env.vhost() as amqp, env.database() as db:
-        peer_celery.prepare(db)
-        workers = peer_celery.start_workers(db, amqp, concurrency=2)
-        try:
-            time.sleep(3)
-            recipients = [(f"tenant-{i % tenants}", f"+447400{i:06d}",
-                           "Helo Person, casgliad biniau yfory: rownd R1.") for i in range(n)]
-            t0 = peer_celery.fire(db, amqp, recipients)
-            out = peer_celery.wait_done(db, n)
-            seconds = out["last_handoff_epoch"] - t0
-            return {"notifications": n, "handed_off": out["done"],
-                    "seconds_due_to_last_handoff": round(seconds, 3),
-                    "notifications_per_second": round(out["done"] / seconds, 1),
-                    "due_to_handoff_seconds": percentiles(
-                        [x + 0.0 for x in out["latencies"]])}
-        finally:
-            workers.terminate()
-            workers.wait(10)
-
-
-def bin_night(n: int = 100_000) -> dict:
-    log_dir = tempfile.mkdtemp(prefix="hysbys-bench-")
-    print(f"bin-night: {n:,} subscribers, 22 tenants (process logs in {log_dir})",
-          file=sys.stderr)
-    platform = platform_bin_night(n, log_dir=log_dir)
-    peer = peer_bin_night(n)
-    with env.vhost() as amqp:
-        limit = limit_kombu.run(amqp, n)
-    ratio_peer = platform["notifications_per_second"] / peer["notifications_per_second"]
-    ratio_limit = platform["notifications_per_second"] / limit["messages_per_second"]
+def sending_figures(outcome: dict, calls: float, stack, wall: float) -> dict:
+    """A platform sending run's figures from its hand-offs, provider calls and processes."""
+    latency = outcome["due_to_handoff_seconds"]
+    seconds = latency.get("max")
     return {
-        "scenario": "bin-night", "machine": env.machine(),
-        "platform": platform, "peer": peer, "limit": limit,
-        "ratio_vs_peer": round(ratio_peer, 2), "ratio_vs_limit": round(ratio_limit, 2),
-        "goal": {"vs_peer": 3.0, "vs_limit": 0.5, "provider_calls_per_notification": 1.0},
-        "goal_met": bool(ratio_peer >= 3.0 and ratio_limit >= 0.5
-                         and platform["provider_calls_per_notification"] == 1.0),
-        "run_id": uuid.uuid4().hex[:8], "at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "notifications": outcome["notifications"], "handed_off": outcome["handed_off"],
+        "timed_out": outcome["timed_out"],
+        "seconds_due_to_last_handoff": seconds,
+        "notifications_per_second": round(outcome["handed_off"] / seconds, 1) if seconds else None,
+        "due_to_handoff_seconds": latency,
+        "provider_calls": calls,
+        "provider_calls_per_notification": round(calls / max(1, outcome["handed_off"]), 3),
+        "peak_rss_mb": stack.peak_rss_mb(), "cpu_seconds": stack.cpu_seconds(),
+        "wall_seconds": round(wall, 1),
     }
 
 
-RATES = [100, 200, 400, 600, 800, 1000, 1250, 1500, 2000, 2500, 3000, 4000]
-
-
-def _http_post(path: str, host: str, port: int, body: bytes, headers: dict) -> bytes:
-    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    return (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {len(body)}\r\n"
-            f"{head}\r\n").encode() + body
-
-
-def _bare_limit(log) -> dict:
-    import subprocess
-    import sys as _sys
-
-    from bench import loadgen
-    from bench.procs import free_port
-
-    port = free_port()
-    server = subprocess.Popen([_sys.executable, "-m", "gunicorn", "bench.bare_app:app", "-b",
-                               f"127.0.0.1:{port}", "-w", "2", "-k", "gthread", "--threads", "8"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(2)
-        body = json.dumps({"phone_number": "+447400000001", "template_id": str(uuid.uuid4()),
-                           "personalisation": {"name": "Siân", "round": "R1"}}).encode()
-        req = _http_post("/json", "127.0.0.1", port, body, {"Content-Type": "application/json"})
-        log("  limit: bare Flask JSON endpoint")
-        return loadgen.ramp("127.0.0.1", port, lambda i: req, RATES, log=log)
-    finally:
-        server.terminate()
-        server.wait(10)
-
-
-def api_ingest() -> dict:
-    from notifications_python_client.authentication import create_jwt_token
-
-    from bench import loadgen
-
-    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+def peer_bin_night(n: int, tenants: int = TENANTS, log_dir: str | None = None) -> dict:
+    """The peer (GOV.UK Notify's design): a row and a Celery task per notification."""
     with env.vhost() as amqp, env.database() as db:
-        p = Platform.start(db, amqp)
+        peer_celery.prepare(db)
+        workers = peer_celery.start_workers(db, amqp, concurrency=2,
+                                             log_path=log_path(log_dir, "peer"))
         try:
-            t = p.create_tenant("ingest", rate_limit_per_minute=10_000_000,
-                                daily_message_limit=100_000_000)
-            port = int(p.urls["notify"].rsplit(":", 1)[1])
-            key = t["api_key"]
-            cache: dict = {}
-
-            def make(i: int) -> bytes:
-                second = int(time.time())
-                if cache.get("s") != second:
-                    cache["s"], cache["tok"] = second, create_jwt_token(key[-36:], key[-73:-37])
-                body = json.dumps({"phone_number": f"+447400{i % 1_000_000:06d}",
-                                   "template_id": t["template_id"],
-                                   "personalisation": {"name": "Siân", "round": "R1"}}).encode()
-                return _http_post("/v2/notifications/sms", "127.0.0.1", port, body, {
-                    "Content-Type": "application/json",
-                    "Authorization": f"Bearer {cache['tok']}"})
-            log("  platform: POST /v2/notifications/sms")
-            platform = loadgen.ramp("127.0.0.1", port, make, RATES, log=log)
+            time.sleep(3)
+            recipients = [(f"tenant-{i % tenants}", f"+447400{i:06d}", BODY) for i in range(n)]
+            t0 = peer_celery.fire(db, amqp, recipients)
+            out = peer_celery.wait_done(db, n, t0, progress=progress("peer"))
+            return peer_figures(out, n, t0)
         finally:
-            p.stop()
-    limit = _bare_limit(log)
-    return _ingest_result("api-ingest", platform, limit)
+            peer_celery.stop_workers(workers)
 
 
-def inbound_ingest() -> dict:
-    from urllib.parse import urlencode
-
-    from twilio.request_validator import RequestValidator
-
-    from bench import loadgen
-
-    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
-    token = "bench-twilio-auth-token"
-    with env.vhost() as amqp, env.database() as db:
-        p = Platform.start(db, amqp)
-        try:
-            p.create_tenant("replies", inbound_numbers=["+447400999999"], provider_credentials={
-                "twilio": {"account_sid": "ACbench", "auth_token": token,
-                           "from_number": "+447400999999"}})
-            port = int(p.urls["inbound"].rsplit(":", 1)[1])
-            url = p.urls["inbound"] + "/webhooks/twilio/sms"
-            validator = RequestValidator(token)
-            run = uuid.uuid4().hex[:8]
-            time.sleep(2)    # the tenant reaches inbound's replica
-
-            def make(i: int) -> bytes:
-                params = {"MessageSid": f"SM{run}{i:024d}", "AccountSid": "ACbench",
-                          "From": f"+447400{i % 1_000_000:06d}", "To": "+447400999999",
-                          "Body": "Pryd mae'r biniau?", "NumMedia": "0"}
-                sig = validator.compute_signature(url, params)
-                return _http_post("/webhooks/twilio/sms", "127.0.0.1", port,
-                                  urlencode(params).encode(), {
-                                      "Content-Type": "application/x-www-form-urlencoded",
-                                      "X-Twilio-Signature": sig})
-            log("  platform: POST /webhooks/twilio/sms (signed)")
-            platform = loadgen.ramp("127.0.0.1", port, make, RATES, log=log,
-                                    ok_status=(200,))
-        finally:
-            p.stop()
-    limit = _bare_limit(log)
-    return _ingest_result("inbound-ingest", platform, limit)
+def peer_figures(out: dict, n: int, t0: float) -> dict:
+    """A peer sending run's figures, measured from its firing (t0) as the platform's from due."""
+    seconds = out["last_handoff_epoch"] - t0 if out["last_handoff_epoch"] else None
+    return {"notifications": n, "handed_off": out["done"], "timed_out": out["timed_out"],
+            "seconds_due_to_last_handoff": round(seconds, 3) if seconds else None,
+            "notifications_per_second": round(out["done"] / seconds, 1) if seconds else None,
+            "due_to_handoff_seconds": out["t0_to_handoff_seconds"]}
 
 
-def _ingest_result(name: str, platform: dict, limit: dict) -> dict:
-    ratio = platform["max_rate_held_rps"] / max(1.0, limit["max_rate_held_rps"])
-    return {"scenario": name, "machine": env.machine(), "platform": platform, "peer": {
-        "what": "GOV.UK Notify needed 360 requests/s across its fleet in 2018",
-        "requests_per_second": 360.0}, "limit": limit,
-        "ratio_vs_peer": round(platform["max_rate_held_rps"] / 360.0, 2),
-        "ratio_vs_limit": round(ratio, 2), "goal": {"vs_limit": 0.5, "vs_peer": 1.0},
-        "goal_met": bool(ratio >= 0.5 and platform["max_rate_held_rps"] > 360.0),
-        "at": dt.datetime.now(dt.timezone.utc).isoformat()}
+def log_path(log_dir: str | None, name: str) -> str | None:
+    """Where a process's log goes (None: nowhere)."""
+    return f"{log_dir}/{name}.log" if log_dir else None
 
 
-SCENARIOS = {"bin-night": bin_night, "api-ingest": api_ingest, "inbound-ingest": inbound_ingest}
+def size(default: int) -> int:
+    """The audience size: ``HYSBYS_BENCH_SUBSCRIBERS`` if set (a quick check), else ``default``."""
+    return int(os.environ.get("HYSBYS_BENCH_SUBSCRIBERS") or default)
+
+
+def bin_night(n: int | None = None) -> dict:
+    """Bin night for all of Wales: the platform, the peer and the broker's limit, same n."""
+    n = n or size(100_000)
+    log_dir = tempfile.mkdtemp(prefix="hysbys-bench-")
+    log(f"bin-night: {n:,} subscribers, {TENANTS} tenants (process logs in {log_dir})")
+    platform = platform_bin_night(n, log_dir=log_dir)
+    peer = peer_bin_night(n, log_dir=log_dir)
+    with env.vhost() as amqp:
+        limit = limit_kombu.run(amqp, n)
+    rate = platform["notifications_per_second"]
+    vs_peer = ratio(rate, peer["notifications_per_second"])
+    vs_limit = ratio(rate, limit["messages_per_second"])
+    goals = [Goal("ratio_vs_peer", vs_peer, 3.0, unit="×"),
+             Goal("ratio_vs_limit", vs_limit, 0.5, unit="×"),
+             Goal("handed_off", platform["handed_off"], n),
+             Goal("provider_calls_per_notification",
+                  platform["provider_calls_per_notification"], 1.0)]
+    if platform["provider_calls_per_notification"] > 1.0:   # exactly one: more is a double send
+        goals.append(Goal("at_most_one_call", platform["provider_calls_per_notification"], 1.0001,
+                          at_least=False))
+    return envelope(
+        "bin-night", env.machine(), platform, peer, limit, ratio_vs_peer=vs_peer,
+        ratio_vs_limit=vs_limit, goals=goals, subscribers=n, tenants=TENANTS, log_dir=log_dir,
+        summary={"metric": "notifications/s, due → last hand-off",
+                 "platform": _per_s(rate), "peer": _per_s(peer["notifications_per_second"]),
+                 "limit": _per_s(limit["messages_per_second"]) + " (raw kombu)",
+                 "goal": "≥ 3× peer, ≥ 0.5× limit, 1.000 provider calls each",
+                 "ratio_note": "platform ÷ peer throughput; platform ÷ limit throughput"})
+
+
+def _per_s(x: float | None) -> str:
+    return "—" if x is None else f"{x:,.0f}/s"
+
+
+def _lazy(module: str, name: str):
+    def run() -> dict:
+        return getattr(importlib.import_module(module), name)()
+    return run
+
+
+SCENARIOS = {
+    "bin-night": bin_night,
+    "scaling": _lazy("bench.scaling", "scaling"),
+    "fairness": _lazy("bench.fairness", "fairness"),
+    "api-ingest": _lazy("bench.ingest", "api_ingest"),
+    "inbound-ingest": _lazy("bench.ingest", "inbound_ingest"),
+    "scheduler-memory": _lazy("bench.memory", "scheduler_memory"),
+}
+
+
+def _stop_on_sigterm(signum, frame):
+    # a SIGTERM (timeout(1), a CI runner) unwinds like Ctrl-C, so every finally runs
+    # and no process, vhost or database is left behind
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: list[str]) -> int:
+    """Run the named scenarios (all by default), writing one results file each."""
     names = argv or list(SCENARIOS)
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        log(f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}")
+        return 2
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     RESULTS.mkdir(parents=True, exist_ok=True)
     for name in names:
-        if name not in SCENARIOS:
-            print(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}",
-                  file=sys.stderr)
-            return 2
+        started = time.monotonic()
         result = SCENARIOS[name]()
+        result["wall_seconds"] = round(time.monotonic() - started, 1)
         path = RESULTS / f"{name}.json"
-        path.write_text(json.dumps(result, indent=2) + "\n")
-        print(json.dumps({k: result[k] for k in ("scenario", "ratio_vs_peer", "ratio_vs_limit",
-                                                 "goal_met")}))
+        path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        print(json.dumps({k: result.get(k) for k in ("scenario", "ratio_vs_peer", "ratio_vs_limit",
+                                                     "goal_met", "wall_seconds")}))
         print(f"wrote {path}")
     return 0
 

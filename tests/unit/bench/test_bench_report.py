@@ -1,0 +1,102 @@
+"""docs/benchmarks.md is rendered from the results files: one table row per scenario."""
+from __future__ import annotations
+
+import json
+
+from bench import report
+from bench.common import Goal, envelope
+
+MACHINE = {"cpus": 2, "memory_gib": 23.5, "python": "3.11.9", "platform": "Linux",
+           "processor": "x86_64"}
+
+
+def bin_night(rate: float = 900.0, peer: float = 300.0, limit: float = 1500.0) -> dict:
+    goals = [Goal("ratio_vs_peer", rate / peer, 3.0, unit="×"),
+             Goal("ratio_vs_limit", rate / limit, 0.5, unit="×")]
+    return envelope("bin-night", MACHINE, {"notifications_per_second": rate,
+                                           "provider_calls_per_notification": 1.0},
+                    {"notifications_per_second": peer}, {"messages_per_second": limit},
+                    ratio_vs_peer=rate / peer, ratio_vs_limit=rate / limit, goals=goals,
+                    summary={"metric": "notifications/s", "platform": f"{rate:,.0f}/s",
+                             "peer": f"{peer:,.0f}/s", "limit": f"{limit:,.0f}/s",
+                             "goal": "≥ 3× peer", "ratio_note": "platform ÷ peer"},
+                    wall_seconds=754.0)
+
+
+def fairness_missed() -> dict:
+    return envelope("fairness", MACHINE, {}, {}, {}, ratio_vs_peer=40.0, ratio_vs_limit=0.25,
+                    goals=[Goal("urgent_p99_seconds", 3.0, 2.0, at_least=False, unit=" s")],
+                    summary={"metric": "urgent p99", "platform": "3.00 s", "peer": "120 s",
+                             "limit": "0.75 s", "goal": "p99 < 2 s"})
+
+
+def write(tmp_path, *results: dict):
+    for r in results:
+        (tmp_path / f"{r['scenario']}.json").write_text(json.dumps(r))
+    return report.load(tmp_path)
+
+
+def test_every_results_file_becomes_one_row_in_the_issues_order(tmp_path):
+    results = write(tmp_path, fairness_missed(), bin_night())
+
+    lines = report.table(results).splitlines()
+
+    assert len(lines) == 2 + 2
+    assert lines[2].startswith("| bin-night |")
+    assert lines[3].startswith("| fairness |")
+
+
+def test_a_row_shows_the_figures_the_ratios_the_goal_and_the_machine(tmp_path):
+    (results,) = [write(tmp_path, bin_night())]
+
+    cells = report.row(results[0])
+
+    assert cells[:5] == ["bin-night", "notifications/s", "900/s", "300/s", "1,500/s"]
+    assert cells[5:8] == ["3×", "0.6×", "≥ 3× peer"]
+    assert cells[8] == "yes"
+    assert cells[9] == "2 CPU, 23.5 GiB, x86_64, Python 3.11.9"
+    assert cells[10] == "12.6 min"
+
+
+def test_a_missed_goal_says_by_how_much(tmp_path):
+    results = write(tmp_path, fairness_missed())
+
+    met = report.row(results[0])[8]
+
+    assert met == "no: urgent_p99_seconds 3.0 (goal < 2 s, off by 1.5×)"
+    assert results[0]["shortfall"]["urgent_p99_seconds"]["by"] == 1.0
+
+
+def test_a_result_without_a_summary_renders_dashes_not_an_error():
+    cells = report.row({"scenario": "odd", "goal_met": False})
+
+    assert cells[0] == "odd"
+    assert cells[1:5] == ["—", "—", "—", "—"]
+    assert cells[8] == "no"
+
+
+def test_a_pipe_in_a_figure_does_not_break_the_table(tmp_path):
+    result = bin_night()
+    result["summary"]["platform"] = "900/s | fast"
+
+    line = report.table(write(tmp_path, result)).splitlines()[2]
+
+    assert "900/s \\| fast" in line
+
+
+def test_the_document_holds_the_table_the_plots_and_the_method(tmp_path):
+    results = write(tmp_path, bin_night())
+    image = tmp_path / "docs" / "img" / "bench-bin-night.png"
+
+    text = report.render(results, [("throughput", image)], doc=tmp_path / "docs" / "benchmarks.md")
+
+    assert "| bin-night |" in text
+    assert "![throughput](img/bench-bin-night.png)" in text
+    assert "## Method" in text
+    assert "- **bin-night**: platform ÷ peer" in text
+
+
+def test_no_results_yet_says_how_to_make_them(tmp_path):
+    text = report.render(report.load(tmp_path), [])
+
+    assert "No results yet" in text
