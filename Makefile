@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-unit test-integration test-faults lint bench clean deps-browser
+.PHONY: run test test-reliability test-unit test-integration test-faults lint bench clean deps-browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ deps-browser:  ## Debian's Chromium and its driver, for the /ops page's browser 
 
 test: $(STAMP) deps-browser  ## the whole suite: unit, contract, integration (real RabbitMQ + PostgreSQL), end to end
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-reliability: $(STAMP)  ## fault, security and fuzz suites (issue 8; not yet part of make test)
+	HYSBYS_RELIABILITY=1 $(BIN)/python -m pytest tests/faults tests/security tests/fuzz $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

@@ -1,0 +1,79 @@
+"""Fixtures of the fault tests: a throwaway vhost and database, the platform as processes,
+and the fakes of third-party providers as a process of their own."""
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from bench import env
+from tests.faults import infra
+from tests.faults.harness import ROOT, FaultRun
+
+
+@pytest.fixture
+def infrastructure():
+    """(database URL, broker URL), both made for this test and removed after it."""
+    infra.ensure_broker_up()
+    infra.ensure_postgres_up()
+    with env.vhost("hysbys-fault") as amqp, _database() as db:
+        yield db, amqp
+    infra.ensure_broker_up()
+    infra.ensure_postgres_up()
+
+
+@contextlib.contextmanager
+def _database():
+    """As ``bench.env.database``, but with a fresh admin connection at each end: the
+    database-restart test drops every pooled connection in between."""
+    name = f"hysbys_fault_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(env.PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
+                             poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield env.PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def start_run(infrastructure, tmp_path):
+    """``start_run(**options)`` → a :class:`FaultRun`, stopped after the test.
+
+    Process logs are in ``<tmp_path>/logs`` (pytest prints tmp_path on failure).
+    """
+    runs: list[FaultRun] = []
+
+    def start(**options) -> FaultRun:
+        db, amqp = infrastructure
+        run = FaultRun.start(db, amqp, tmp_path / "logs", **options)
+        runs.append(run)
+        return run
+
+    yield start
+    for run in runs:
+        run.stop()
+
+
+@pytest.fixture
+def fake_providers():
+    """Fake Twilio and GOV.UK Notify in their own process: {"twilio": {url, credentials}, ...}."""
+    proc = subprocess.Popen([sys.executable, "-m", "tests.faults.fake_providers"], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        info = json.loads(proc.stdout.readline())
+        yield info
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
