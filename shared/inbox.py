@@ -103,3 +103,13 @@ class _Dispatcher:
 
 def dispatcher(db: Database, consumer: str, routes: dict[str, list[EventHandler]]) -> _Dispatcher:
     return _Dispatcher(db, consumer, routes)
+
+
+def queue_dispatchers(db: Database, service: str, routes: dict[str, list[EventHandler]]
+                      ) -> dict[str, _Dispatcher]:
+    """One dispatcher per queue of ``service`` (topology), each given the handlers of the
+    event types bound to it; the queue's name is its inbox consumer name."""
+    from shared import topology
+
+    return {spec.name: dispatcher(db, spec.name, {t: routes[t] for t in spec.event_types})
+            for spec in topology.queues_for(service)}

@@ -16,7 +16,7 @@ from services.notify.providers.choice import (
     is_factory,
 )
 from services.notify.providers.simulator import Simulator
-from shared import inbox, topology
+from shared import inbox
 from shared.bus import Bus
 from shared.config import Settings
 from shared.http import base_app
@@ -80,13 +80,7 @@ class NotifyService:
         return app
 
     def queue_handlers(self) -> dict:
-        routes = handlers.routes(box=self.runtime.box)
-        out = {}
-        for spec in topology.queues_for(SERVICE):
-            consumer = spec.name
-            out[spec.name] = inbox.dispatcher(
-                self.runtime.db, consumer, {t: routes[t] for t in spec.event_types})
-        return out
+        return inbox.queue_dispatchers(self.runtime.db, SERVICE, handlers.routes(box=self.runtime.box))
 
     def background(self) -> Background:
         queue_handlers = self.queue_handlers()

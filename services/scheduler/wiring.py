@@ -8,7 +8,7 @@ from flask import Flask
 
 from services.scheduler import api, handlers
 from services.scheduler.ticker import Ticker
-from shared import inbox, topology
+from shared import inbox
 from shared.bus import Bus
 from shared.config import Settings
 from shared.http import base_app
@@ -47,13 +47,7 @@ class SchedulerService:
         return app
 
     def queue_handlers(self) -> dict:
-        routes = handlers.routes()
-        out = {}
-        for spec in topology.queues_for(SERVICE):
-            consumer = spec.name
-            out[spec.name] = inbox.dispatcher(
-                self.runtime.db, consumer, {t: routes[t] for t in spec.event_types})
-        return out
+        return inbox.queue_dispatchers(self.runtime.db, SERVICE, handlers.routes())
 
     def background(self, with_ticker: bool = True) -> Background:
         """Worker and relay, plus the ticker unless it runs as its own process."""
