@@ -19,6 +19,7 @@ from services.scheduler import (
     preview,
     schemas,
 )
+from services.scheduler.api_schedule import require_live_key
 from services.scheduler.models import Campaign
 from services.scheduler.paging import PAGE_SIZE, links, page
 from shared.db import utcnow
@@ -47,6 +48,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
         The answer carries the capacity numbers (needed against available
         seconds at the busiest moment) and warnings such as quiet hours.
         """
+        require_live_key(runtime)
         caller = authenticated(runtime)
         now = utcnow()
         with runtime.db.transaction() as session:
@@ -62,6 +64,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
     @blp.doc(security=[{"bearer": []}])
     def update_campaign(args, campaign_id: str):
         """Change a campaign; occurrences not yet started are planned again"""
+        require_live_key(runtime)
         caller = authenticated(runtime)
         with runtime.db.transaction() as session:
             campaign = campaigns.find(session, caller.tenant_id, campaign_id)
@@ -135,6 +138,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
     @blp.doc(security=[{"bearer": []}])
     def resume_campaign(campaign_id: str):
         """Let a paused campaign send again, from where it stopped"""
+        require_live_key(runtime)
         caller = authenticated(runtime)
         with runtime.db.transaction() as session:
             campaign = campaigns.find(session, caller.tenant_id, campaign_id)

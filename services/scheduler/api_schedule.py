@@ -13,7 +13,7 @@ from services.scheduler import appointments, rounds, schemas
 from services.scheduler.models import Round
 from services.scheduler.recurrence import local_date
 from shared.db import utcnow
-from shared.errors import Conflict
+from shared.errors import AuthError, Conflict
 from shared.http import authenticated, json_body
 from shared.runtime import Runtime
 from shared.tenancy import Tenant
@@ -21,6 +21,16 @@ from shared.tenancy import Tenant
 
 class _Changes(schemas.Strict):
     changes = fields.List(fields.Nested(schemas.RoundChange), required=True)
+
+
+def require_live_key(runtime: Runtime) -> None:
+    """Campaigns and appointment reminders text real citizens: a ``test`` key (which must
+    never leave the platform) or a ``team`` key (only the team's own numbers) may look and
+    preview, but not set them up."""
+    caller = authenticated(runtime)
+    if caller.key_type != "live":
+        raise AuthError("Campaigns and appointment reminders text real citizens: set them "
+                        f"up with a live API key, not a {caller.key_type} key", 403)
 
 
 def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
@@ -93,6 +103,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
     @blp.doc(security=[{"bearer": []}])
     def book(args):
         """Book an appointment (a known ``external_reference`` updates it: idempotent)"""
+        require_live_key(runtime)
         caller = authenticated(runtime)
         try:
             with runtime.db.transaction() as session:
@@ -119,6 +130,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
     @blp.doc(security=[{"bearer": []}])
     def change_appointment(args, reference: str):
         """Change an appointment: a new time moves its pending reminders"""
+        require_live_key(runtime)
         caller = authenticated(runtime)
         with runtime.db.transaction() as session:
             appt = appointments.find(session, caller.tenant_id, reference)

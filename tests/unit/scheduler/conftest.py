@@ -58,13 +58,14 @@ def new_tenant(scheduler, deliver):
 
     Quiet hours are off unless a test sets them, so no test depends on the hour it runs.
     """
-    def _new(slug: str, *, active: bool = True, config: dict | None = None) -> SeededTenant:
+    def _new(slug: str, *, active: bool = True, config: dict | None = None,
+             key_type: str = "live") -> SeededTenant:
         tenant_id, secret = str(uuid.uuid4()), str(uuid.uuid4())
         deliver(events.make(
             "tenant.changed", tenant_id, slug=slug, name=slug.title(), revision=1,
             default_language="cy", config={"quiet_hours": None, **(config or {})},
             active=active,
-            api_keys=[{"id": str(uuid.uuid4()), "name": "live", "key_type": "live",
+            api_keys=[{"id": str(uuid.uuid4()), "name": key_type, "key_type": key_type,
                        "secret_encrypted": scheduler.runtime.box.encrypt(secret),
                        "scopes": []}]))
         return SeededTenant(tenant_id, slug, secret)

@@ -233,3 +233,19 @@ def test_campaigns_can_be_listed_by_kind(client, new_tenant):
         "name": "clinic", "kind": "appointment", "template_id": TEMPLATE_ID, "channel": "sms"})
     listed = client.get("/api/campaigns?kind=appointment", headers=t.headers()).get_json()
     assert [c["name"] for c in listed["campaigns"]] == ["clinic"]
+
+
+
+
+
+@pytest.mark.parametrize("key_type", ["test", "team"])
+def test_a_test_or_team_key_cannot_set_up_texts_to_real_citizens(client, new_tenant, key_type):
+    t = new_tenant(f"penfro-{key_type}", key_type=key_type)
+    send_at = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)).isoformat()
+    r = client.post("/api/campaigns", headers=t.headers(), json={
+        "name": "Bins", "kind": "broadcast", "template_id": str(uuid.uuid4()),
+        "channel": "sms", "send_at": send_at, "audience": {}})
+    assert r.status_code == 403
+    assert "live API key" in r.get_json()["errors"][0]["message"]
+    assert client.get("/api/campaigns", headers=t.headers()).status_code == 200, \
+        "looking is still allowed"
