@@ -105,7 +105,8 @@ def pg_url():
     """A throwaway PostgreSQL database, dropped afterwards."""
     _require("127.0.0.1", 5432, "PostgreSQL")
     name = f"hysbys_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    # pre-ping: a fault test may have restarted PostgreSQL while this test ran
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
