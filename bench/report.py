@@ -107,7 +107,7 @@ def details(result: dict) -> list[str]:
     if name == "bin-night":
         return [f"platform due → hand-off: {_pcts(p.get('due_to_handoff_seconds'))}",
                 f"peer due → hand-off: {_pcts(peer.get('due_to_handoff_seconds'))}",
-                f"provider calls per notification: {p.get('provider_calls_per_notification')} "
+                f"provider calls per notification: {p.get('provider_calls_per_notification', 0):.3f} "
                 f"({p.get('provider_calls', 0):,.0f} calls, {p.get('handed_off', 0):,} hand-offs)",
                 f"peak RSS: {_rss(p.get('peak_rss_mb'))}",
                 f"CPU seconds used (whole run): {_cpu(p.get('cpu_seconds'))}"]
@@ -136,10 +136,18 @@ def details(result: dict) -> list[str]:
     return []
 
 
+def _load(result: dict) -> list[str]:
+    load = result.get("load_average")
+    if not load:
+        return []
+    return [f"machine load average (1 min) {load['before'][0]:g} before, "
+            f"{load['after'][0]:g} after, on {(result.get('machine') or {}).get('cpus', '?')} CPUs"]
+
+
 def details_section(results: list[dict]) -> str:
     parts = []
     for r in results:
-        lines = details(r)
+        lines = details(r) + _load(r)
         if lines:
             parts.append(f"**{r['scenario']}**\n\n" + "\n".join(f"- {_cell(x)}" for x in lines))
     return ("## Details\n\n" + "\n\n".join(parts)) if parts else ""

@@ -170,9 +170,12 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     RESULTS.mkdir(parents=True, exist_ok=True)
     for name in names:
-        started = time.monotonic()
+        started, load_before = time.monotonic(), os.getloadavg()
         result = SCENARIOS[name]()
         result["wall_seconds"] = round(time.monotonic() - started, 1)
+        # how busy the machine was besides: a run beside other work is noisier
+        result["load_average"] = {"before": [round(x, 2) for x in load_before],
+                                  "after": [round(x, 2) for x in os.getloadavg()]}
         path = RESULTS / f"{name}.json"
         path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
         print(json.dumps({k: result.get(k) for k in ("scenario", "ratio_vs_peer", "ratio_vs_limit",

@@ -121,22 +121,7 @@ class FaultRun:
         subprocess.run([sys.executable, "-m", "services.cli", "db", "upgrade"], env=env, cwd=ROOT,
                        check=True, capture_output=True)
         log_dir.mkdir(parents=True, exist_ok=True)
-        stack = Stack(env)
-
-        def add(name: str, argv: list[str], module: str = "services.cli", metrics: bool = True):
-            port = free_port() if metrics else None
-            penv = {**env, **({"HYSBYS_METRICS_PORT": str(port)} if port else {})}
-            stack.procs.append(ModuleProc(name, argv, penv, port, log_path=str(log_dir / f"{name}.log"),
-                                          module=module))
-
-        add("notify-worker", [], module="tests.faults.notify_worker")
-        add("scheduler-worker", ["worker", "scheduler"])
-        add("inbound-worker", ["worker", "inbound"])
-        add("scheduler-ticker", ["ticker"])
-        if extra_relay:
-            add("relay", ["relay", "notify", "scheduler", "inbound"], metrics=False)
-        for name in ("notify", "scheduler", "inbound"):
-            add(f"{name}-api", ["serve", name, "--workers", "1", "--threads", "4"], metrics=False)
+        stack = _stack(env, log_dir, extra_relay)
         stack.start()
         urls = {k: f"http://127.0.0.1:{v}" for k, v in ports.items()}
         try:
@@ -313,6 +298,27 @@ class FaultRun:
         if os.environ.get("HYSBYS_FAULT_REPORT"):
             with open(os.environ["HYSBYS_FAULT_REPORT"], "a") as fh:
                 fh.write(json.dumps(line) + "\n")
+
+
+def _stack(env: dict, log_dir: Path, extra_relay: bool) -> Stack:
+    """The processes docker-compose runs (the notify worker through the fault launcher)."""
+    stack = Stack(env)
+
+    def add(name: str, argv: list[str], module: str = "services.cli", metrics: bool = True):
+        port = free_port() if metrics else None
+        penv = {**env, **({"HYSBYS_METRICS_PORT": str(port)} if port else {})}
+        stack.procs.append(ModuleProc(name, argv, penv, port, log_path=str(log_dir / f"{name}.log"),
+                                      module=module))
+
+    add("notify-worker", [], module="tests.faults.notify_worker")
+    add("scheduler-worker", ["worker", "scheduler"])
+    add("inbound-worker", ["worker", "inbound"])
+    add("scheduler-ticker", ["ticker"])
+    if extra_relay:
+        add("relay", ["relay", "notify", "scheduler", "inbound"], metrics=False)
+    for name in ("notify", "scheduler", "inbound"):
+        add(f"{name}-api", ["serve", name, "--workers", "1", "--threads", "4"], metrics=False)
+    return stack
 
 
 def assert_exactly_once(t: Tally, *, n: int) -> None:

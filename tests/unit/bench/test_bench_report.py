@@ -100,3 +100,17 @@ def test_no_results_yet_says_how_to_make_them(tmp_path):
     text = report.render(report.load(tmp_path), [])
 
     assert "No results yet" in text
+
+
+def test_the_details_show_percentiles_provider_calls_and_how_busy_the_machine_was():
+    result = bin_night()
+    result["platform"].update({"due_to_handoff_seconds": {"p50": 1.0, "p95": 2.5, "p99": 3.0,
+                                                          "max": 3.5},
+                               "provider_calls": 1000.0, "handed_off": 1000})
+    result["load_average"] = {"before": [0.5, 0.4, 0.3], "after": [1.9, 1.0, 0.5]}
+
+    text = report.details_section([result])
+
+    assert "platform due → hand-off: p50 1.00 s, p95 2.50 s, p99 3.00 s, max 3.50 s" in text
+    assert "provider calls per notification: 1.000 (1,000 calls, 1,000 hand-offs)" in text
+    assert "machine load average (1 min) 0.5 before, 1.9 after, on 2 CPUs" in text
