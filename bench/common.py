@@ -27,6 +27,32 @@ def progress(label: str, every: float = 5.0) -> Callable[[int, int], None]:
     return show
 
 
+def wait_for_count(count: Callable[[], int], n: int, timeout: float, pause: float = 1.0,
+                   show: Callable[[int, int], None] | None = None) -> dict:
+    """Poll ``count()`` until it reaches ``n`` or ``timeout`` passes.
+
+    A database that goes away for a while (a server restarted by other work on a
+    shared machine) is waited out and counted, never a crash: the run's figures then
+    include the outage, and the results file says so."""
+    import sqlalchemy as sa
+
+    deadline = time.monotonic() + timeout
+    done, lost = 0, 0
+    while time.monotonic() < deadline:
+        try:
+            done = count()
+        except sa.exc.OperationalError:
+            lost += 1
+            time.sleep(2.0)
+            continue
+        if show:
+            show(done, n)
+        if done >= n:
+            break
+        time.sleep(pause)
+    return {"done": done, "timed_out": done < n, "database_connection_lost": lost}
+
+
 @dataclass(frozen=True)
 class Goal:
     """One goal: ``measured`` must be at least (``at_least``) or under ``target``."""

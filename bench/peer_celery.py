@@ -19,6 +19,8 @@ import uuid
 import sqlalchemy as sa
 from celery import Celery
 
+from bench.common import wait_for_count
+
 TABLE = "peer_notifications"
 app = Celery("bench.peer_celery")
 app.conf.update(
@@ -147,20 +149,16 @@ def wait_done(database_url: str, n: int, t0: float, timeout: float = 1800, progr
               tenant: str | None = None) -> dict:
     """Wait until ``n`` rows (of ``tenant``, or all) are handed off; then the count, the last
     hand-off and the t0 → hand-off percentiles, worked out in SQL."""
-    engine = sa.create_engine(database_url)
+    engine = sa.create_engine(database_url, pool_pre_ping=True)
     scope = "sent_at IS NOT NULL" + (" AND tenant_id = :tenant" if tenant else "")
     params = {"tenant": tenant, "t0": t0}
-    deadline = time.time() + timeout
-    done = 0
-    with engine.connect() as conn:
-        while time.time() < deadline:
-            done = conn.execute(sa.text(f"SELECT count(*) FROM {TABLE} WHERE {scope}"),
+
+    def count() -> int:
+        with engine.connect() as conn:
+            return conn.execute(sa.text(f"SELECT count(*) FROM {TABLE} WHERE {scope}"),
                                 params).scalar()
-            if progress:
-                progress(done, n)
-            if done >= n:
-                break
-            time.sleep(0.5)
+    waited = wait_for_count(count, n, timeout, 0.5, progress)
+    with engine.connect() as conn:
         row = conn.execute(sa.text(
             "SELECT count(*), percentile_disc(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP "
             "(ORDER BY extract(epoch from sent_at) - :t0), max(extract(epoch from sent_at)) "
@@ -169,7 +167,8 @@ def wait_done(database_url: str, n: int, t0: float, timeout: float = 1800, progr
     latency = {} if not row[0] else {
         "p50": round(float(row[1][0]), 3), "p95": round(float(row[1][1]), 3),
         "p99": round(float(row[1][2]), 3), "max": round(float(row[2]) - t0, 3)}
-    return {"done": int(row[0]), "timed_out": done < n,
+    return {"done": int(row[0]), "timed_out": waited["timed_out"],
+            "database_connection_lost": waited["database_connection_lost"],
             "last_handoff_epoch": float(row[2]) if row[2] is not None else None,
             "t0_to_handoff_seconds": latency}
 

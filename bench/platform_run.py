@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from notifications_python_client.authentication import create_jwt_token
 
+from bench.common import wait_for_count
 from bench.procs import Stack, free_port, platform_env
 from shared.db import make_engine
 
@@ -134,19 +135,15 @@ class Platform:
         engine = make_engine(self.database_url, "notify")
         scope = "sent_at IS NOT NULL" + (" AND tenant_id = :tenant" if tenant_id else "")
         params = {"t0": since, "tenant": tenant_id}
-        deadline = time.monotonic() + timeout
-        done = 0
         # counting a million rows costs the database a little: ask less often as n grows
         pause = 1.0 if n <= 100_000 else 3.0
-        with engine.connect() as conn:
-            while time.monotonic() < deadline:
-                done = conn.execute(sa.text(f"SELECT count(*) FROM notifications WHERE {scope}"),
+
+        def count() -> int:
+            with engine.connect() as conn:
+                return conn.execute(sa.text(f"SELECT count(*) FROM notifications WHERE {scope}"),
                                     params).scalar()
-                if progress:
-                    progress(done, n)
-                if done >= n:
-                    break
-                time.sleep(pause)
+        waited = wait_for_count(count, n, timeout, pause, progress)
+        with engine.connect() as conn:
             row = conn.execute(sa.text(
                 "SELECT count(*), percentile_disc(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP "
                 "(ORDER BY extract(epoch from sent_at - :t0)), max(extract(epoch from sent_at - :t0)) "
@@ -157,8 +154,9 @@ class Platform:
         latency = {} if not row[0] else {
             "p50": round(float(row[1][0]), 3), "p95": round(float(row[1][1]), 3),
             "p99": round(float(row[1][2]), 3), "max": round(float(row[2]), 3)}
-        return {"handed_off": int(row[0]), "notifications": int(total), "timed_out": done < n,
-                "due_to_handoff_seconds": latency}
+        return {"handed_off": int(row[0]), "notifications": int(total),
+                "timed_out": waited["timed_out"], "due_to_handoff_seconds": latency,
+                "database_connection_lost": waited["database_connection_lost"]}
 
     def handoff_times(self, ids: list[str]) -> dict[str, dt.datetime | None]:
         """Each notification's ``sent_at`` (None while it has not been handed off)."""

@@ -136,6 +136,25 @@ def details(result: dict) -> list[str]:
     return []
 
 
+def _lost(result: dict) -> list[str]:
+    """A warning for each side whose run lost its database for a while (a server restart)."""
+    found = []
+
+    def walk(label: str, node) -> None:
+        if isinstance(node, dict):
+            if node.get("database_connection_lost"):
+                found.append(label)
+            for key, value in node.items():
+                walk(key if label == "result" else label, value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(label, value)
+    walk("result", {k: result.get(k) for k in ("platform", "peer", "limit")})
+    return [f"**warning**: the {side} run lost its database connection for a while (a server "
+            "restart by other work on the machine); its figures include the outage"
+            for side in dict.fromkeys(found)]
+
+
 def _load(result: dict) -> list[str]:
     load = result.get("load_average")
     if not load:
@@ -147,7 +166,7 @@ def _load(result: dict) -> list[str]:
 def details_section(results: list[dict]) -> str:
     parts = []
     for r in results:
-        lines = details(r) + _load(r)
+        lines = details(r) + _lost(r) + _load(r)
         if lines:
             parts.append(f"**{r['scenario']}**\n\n" + "\n".join(f"- {_cell(x)}" for x in lines))
     return ("## Details\n\n" + "\n\n".join(parts)) if parts else ""

@@ -59,6 +59,7 @@ def sending_figures(outcome: dict, calls: float, stack, wall: float) -> dict:
     return {
         "notifications": outcome["notifications"], "handed_off": outcome["handed_off"],
         "timed_out": outcome["timed_out"],
+        "database_connection_lost": outcome.get("database_connection_lost", 0),
         "seconds_due_to_last_handoff": seconds,
         "notifications_per_second": round(outcome["handed_off"] / seconds, 1) if seconds else None,
         "due_to_handoff_seconds": latency,
@@ -89,6 +90,7 @@ def peer_figures(out: dict, n: int, t0: float) -> dict:
     """A peer sending run's figures, measured from its firing (t0) as the platform's from due."""
     seconds = out["last_handoff_epoch"] - t0 if out["last_handoff_epoch"] else None
     return {"notifications": n, "handed_off": out["done"], "timed_out": out["timed_out"],
+            "database_connection_lost": out.get("database_connection_lost", 0),
             "seconds_due_to_last_handoff": round(seconds, 3) if seconds else None,
             "notifications_per_second": round(out["done"] / seconds, 1) if seconds else None,
             "due_to_handoff_seconds": out["t0_to_handoff_seconds"]}

@@ -114,3 +114,13 @@ def test_the_details_show_percentiles_provider_calls_and_how_busy_the_machine_wa
     assert "platform due → hand-off: p50 1.00 s, p95 2.50 s, p99 3.00 s, max 3.50 s" in text
     assert "provider calls per notification: 1.000 (1,000 calls, 1,000 hand-offs)" in text
     assert "machine load average (1 min) 0.5 before, 1.9 after, on 2 CPUs" in text
+
+
+def test_a_run_that_lost_its_database_says_so():
+    result = bin_night()
+    result["peer"]["database_connection_lost"] = 3
+
+    text = report.details_section([result])
+
+    assert "the peer run lost its database connection" in text
+    assert "the platform run lost" not in text
