@@ -111,7 +111,7 @@ def ingest(result: dict, path: Path) -> str | None:
         return None
     ax.axhline(100, color="black", linestyle=":", label="p99 = 100 ms")
     ax.axvline(360, color=GREY, linestyle="--", label="Notify 2018: 360/s")
-    ax.set(xlabel="offered requests per second", ylabel="p99 latency, ms", yscale="log",
+    ax.set(xlabel="offered requests per second", ylabel="p99 latency, ms", yscale="log", xscale="log",
            title=result["scenario"])
     ax.legend(fontsize=8)
     _save(fig, path)

@@ -129,15 +129,18 @@ class Stack:
             time.sleep(0.2)
         raise RuntimeError(f"{url} did not come up")
 
-    def profile(self, names: list[str], out_dir: str, seconds: int) -> None:
-        """Sample the named services with py-spy for ``seconds`` (flame graphs as SVG in
-        ``out_dir``).  Costs CPU: only for finding a hot path, never in a recorded run."""
+    def profile(self, names: list[str], out_dir: str, seconds: int,
+                fmt: str = "flamegraph") -> None:
+        """Sample the named services with py-spy for ``seconds`` into ``out_dir`` (``fmt``:
+        flamegraph SVG, raw collapsed stacks, or speedscope JSON).  Costs CPU: only for
+        finding a hot path, never in a recorded run."""
+        suffix = {"flamegraph": "svg", "raw": "txt", "speedscope": "json"}[fmt]
         for p in self.procs:
             if p.name in names and p.popen:
                 self._profilers.append(subprocess.Popen(
                     [str(Path(sys.executable).with_name("py-spy")), "record", "--pid",
                      str(p.popen.pid), "--subprocesses", "--duration", str(seconds), "--rate", "50",
-                     "--output", f"{out_dir}/{p.name}.svg"],
+                     "--format", fmt, "--output", f"{out_dir}/{p.name}.{suffix}"],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
     def stop(self) -> None:

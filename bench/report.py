@@ -13,6 +13,7 @@ from bench.common import RESULTS
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
+ANALYSIS = "analysis.md"    # hand-written, beside the results: kept when the page is rewritten
 ORDER = ("bin-night", "scaling", "fairness", "api-ingest", "inbound-ingest", "scheduler-memory")
 COLUMNS = ("Scenario", "Measures", "Platform", "Peer", "Limit", "× peer", "× limit", "Goal",
            "Met", "Machine", "Wall time")
@@ -188,8 +189,10 @@ def draw(results: list[dict], img_dir: Path) -> list[tuple[str, Path]]:
     return drawn
 
 
-def render(results: list[dict], images: list[tuple[str, Path]], doc: Path = DOC) -> str:
-    """The whole of docs/benchmarks.md."""
+def render(results: list[dict], images: list[tuple[str, Path]], doc: Path = DOC,
+           analysis: str = "") -> str:
+    """The whole of docs/benchmarks.md; ``analysis`` (hand-written: what limits the platform,
+    with the profile that shows it) goes in as it is, after the details."""
     pictures = "\n\n".join(f"![{caption}]({_relative(path, doc)})\n\n*{caption}*"
                            for caption, path in images)
     return "\n\n".join(p for p in (
@@ -200,7 +203,7 @@ def render(results: list[dict], images: list[tuple[str, Path]], doc: Path = DOC)
         "## Results", table(results) if results else "_No results yet: run `make bench`._",
         "Ratios are oriented so that more is better for the platform except where noted:\n\n"
         + ratio_notes(results) if results else "",
-        details_section(results), "## Plots" if pictures else "", pictures,
+        details_section(results), analysis.strip(), "## Plots" if pictures else "", pictures,
         METHOD.strip()) if p) + "\n"
 
 
@@ -305,8 +308,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = load(args.results)
     images = draw(results, args.out.parent / "img")
+    notes = args.results / ANALYSIS
+    analysis = notes.read_text() if notes.exists() else ""
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render(results, images, args.out))
+    args.out.write_text(render(results, images, args.out, analysis))
     print(f"wrote {args.out} ({len(results)} scenarios, {len(images)} plots)")
     return 0
 

@@ -124,3 +124,15 @@ def test_a_run_that_lost_its_database_says_so():
 
     assert "the peer run lost its database connection" in text
     assert "the platform run lost" not in text
+
+
+def test_the_hand_written_analysis_beside_the_results_is_kept_in_the_page(tmp_path):
+    write(tmp_path, bin_night())
+    (tmp_path / "analysis.md").write_text("## What limits bin-night\n\nThe notify worker.\n")
+    out = tmp_path / "docs" / "benchmarks.md"
+
+    report.main(["--results", str(tmp_path), "--out", str(out)])
+
+    text = out.read_text()
+    assert "## What limits bin-night\n\nThe notify worker." in text
+    assert text.index("## What limits bin-night") < text.index("## Method")
