@@ -47,7 +47,8 @@ def _rabbitmqctl(*args: str, patience: float = 60) -> None:
 @contextlib.contextmanager
 def database(prefix: str = "hysbys_bench") -> Iterator[str]:
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    # no pool: after a PostgreSQL restart (a fault test) a pooled connection is dead
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:

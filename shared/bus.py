@@ -339,9 +339,22 @@ class Worker(ConsumerMixin):
             for event, message in items:
                 self._handle_one(queue, event, message)
             return
-        for event, message in items:
+        for event, _ in items:
             METRICS.events_consumed.labels(queue=queue, type=event.type).inc()
-            message.ack()
+        self._ack_batch([message for _, message in items])
+
+    def _ack_batch(self, messages: list) -> None:
+        """Ack a handled batch: one ``basic.ack`` with ``multiple`` for the lot when no
+        other message still buffered (another queue's batch, on the same channel) has a
+        lower delivery tag; otherwise one ack each.  The in-memory transport ignores
+        ``multiple``, so it always acks one by one."""
+        top = max(messages, key=lambda m: m.delivery_tag)
+        pending = [m.delivery_tag for items in self._buffers.values() for _, m in items]
+        if self.bus.is_memory or len(messages) == 1 or any(t < top.delivery_tag for t in pending):
+            for message in messages:
+                message.ack()
+            return
+        top.ack(multiple=True)
 
     def _handle_one(self, queue: str, event: Event, message) -> None:
         headers = dict(message.headers or {})

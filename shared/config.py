@@ -44,6 +44,16 @@ class Settings:
     metrics_port: int | None = None
     # How services reach each other's APIs (HYSBYS_NOTIFY_URL, …); default 127.0.0.1:<port>.
     internal_urls: Mapping[str, str] = field(default_factory=dict)
+    # Where the Twilio adapter sends (HYSBYS_TWILIO_BASE_URL); None: api.twilio.com.  For a
+    # fake Twilio in tests or a Twilio-compatible gateway; the operator's setting, never a tenant's.
+    twilio_base_url: str | None = None
+    # Client timeout of each provider call (Twilio, GOV.UK Notify, SMTP): HYSBYS_PROVIDER_TIMEOUT_SECONDS.
+    provider_timeout: float = 10.0
+    # The notify sweeper: a hand-off stuck in `sending` this long is settled "outcome
+    # unknown" or, never handed off, requeued (HYSBYS_SWEEP_STALE_SECONDS); it looks every
+    # HYSBYS_SWEEP_INTERVAL_SECONDS.
+    sweep_stale_seconds: float = 600.0
+    sweep_interval_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, first_run_dir: Path | None = None
@@ -92,6 +102,10 @@ class Settings:
             else None,
             internal_urls={svc: env[f"HYSBYS_{svc.upper()}_URL"].rstrip("/") for svc in SERVICES
                            if env.get(f"HYSBYS_{svc.upper()}_URL")},
+            twilio_base_url=(env.get("HYSBYS_TWILIO_BASE_URL") or "").rstrip("/") or None,
+            provider_timeout=_seconds(env, "HYSBYS_PROVIDER_TIMEOUT_SECONDS", 10.0),
+            sweep_stale_seconds=_seconds(env, "HYSBYS_SWEEP_STALE_SECONDS", 600.0),
+            sweep_interval_seconds=_seconds(env, "HYSBYS_SWEEP_INTERVAL_SECONDS", 30.0),
         )
 
     def with_(self, **changes) -> Settings:
@@ -110,6 +124,19 @@ class Settings:
     @property
     def is_embedded(self) -> bool:
         return self.broker_url.startswith("memory://")
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value
 
 
 def _generated(path: Path, make) -> str:

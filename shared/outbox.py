@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shared.bus import Bus, OutgoingMessage
-from shared.db import Database, KernelBase, UTCDateTime, utcnow
+from shared.db import Database, EncryptedText, KernelBase, UTCDateTime, utcnow
 from shared.events import Event
 from shared.metrics import METRICS
 
@@ -31,7 +31,8 @@ class OutboxRow(KernelBase):
                                      primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(sa.String(36), unique=True)
     event_type: Mapped[str] = mapped_column(sa.String(64))
-    body: Mapped[str] = mapped_column(sa.Text)
+    # events carry replies and personalisation: encrypted at rest like the rows they copy
+    body: Mapped[str] = mapped_column(EncryptedText)
     correlation_id: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
@@ -67,11 +68,14 @@ class Relay:
     def run_once(self, conn) -> int:
         """Publish one batch; returns how many were published."""
         with self.db.transaction() as session:
-            query = (sa.select(OutboxRow).where(OutboxRow.published_at.is_(None))
+            # plain rows, not ORM objects: the relay only reads four columns and marks them
+            query = (sa.select(OutboxRow.seq, OutboxRow.event_id, OutboxRow.event_type,
+                               OutboxRow.body, OutboxRow.correlation_id)
+                     .where(OutboxRow.published_at.is_(None))
                      .order_by(OutboxRow.seq).limit(self.batch))
             if self.db.dialect == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            rows = session.scalars(query).all()
+            rows = session.execute(query).all()
             if not rows:
                 return 0
             self.bus.publish_batch(conn, [OutgoingMessage(r.event_id, r.event_type, r.body,

@@ -6,6 +6,9 @@
   server cannot be reached the test fails: integration tests are never skipped.
 * ``platform``: the three services started in this process on free ports, with
   either settings (see ``stack`` parametrisation in the tests that use it).
+
+Tests marked ``slow`` (the fault runs in tests/faults, which stop the shared broker
+and restart PostgreSQL) run in ``make test-faults``; ``make test`` deselects them.
 """
 from __future__ import annotations
 
@@ -26,9 +29,6 @@ from shared.config import Settings
 
 T = TypeVar("T")
 
-# The reliability suites (issue 8: faults, security matrix, fuzzing) are still being
-# built; they run with `make test-reliability` and join `make test` once they pass.
-collect_ignore = [] if os.environ.get("HYSBYS_RELIABILITY") else ["faults", "security", "fuzz"]
 RABBIT_HOST, RABBIT_PORT = "127.0.0.1", 5672
 PG_ADMIN_URL = os.environ.get("HYSBYS_TEST_PG_ADMIN_URL",
                               "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")

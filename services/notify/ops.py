@@ -96,7 +96,8 @@ def tenants_today(db: Database, now: dt.datetime) -> list[dict]:
 def scheduler_lag(url: str, timeout: float = 1.0) -> dict:
     """``hysbys_scheduler_lag_seconds`` from the scheduler's ``/metrics``."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        # the operator's HYSBYS_SCHEDULER_URL + /metrics, never a caller's URL
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # nosec B310
             text = resp.read().decode("utf-8")
     except (OSError, ValueError) as exc:
         return {"lag_seconds": None, "error": f"cannot read {url}: {exc}"}

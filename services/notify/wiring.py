@@ -1,6 +1,7 @@
 """The notify service's composition root: runtime, providers, app, worker."""
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,9 +108,28 @@ class _ThenNudge:
         self.nudge()
 
 
+def configured_factories(settings: Settings) -> dict[str, AdapterFactory]:
+    """The real adapters' factories as the settings tune them (Twilio's address, timeouts)."""
+    from services.notify.providers.govuk_notify import GovukNotifyFactory
+    from services.notify.providers.smtp import SmtpFactory
+    from services.notify.providers.twilio import TwilioFactory
+
+    timeout = settings.provider_timeout
+    return {"twilio": TwilioFactory(base_url=settings.twilio_base_url, timeout=timeout),
+            "notify": GovukNotifyFactory(timeout=timeout), "smtp": SmtpFactory(timeout=timeout)}
+
+
+def configured_safeguards(settings: Settings) -> Safeguards:
+    """Default retry, circuits and throttle; the sweeper's wait and pace from the settings."""
+    return Safeguards(stale_after=dt.timedelta(seconds=settings.sweep_stale_seconds),
+                      sweep_every=settings.sweep_interval_seconds)
+
+
 def build(settings: Settings, bus: Bus | None = None,
           providers: dict[str, Provider | AdapterFactory] | None = None,
           safeguards: Safeguards | None = None) -> NotifyService:
-    """The notify service on ``settings``; ``providers`` adds or replaces providers (see NotifyService)."""
+    """The notify service on ``settings``; ``providers`` adds or replaces providers (see
+    NotifyService) and ``safeguards`` replaces the configured ones."""
     runtime = Runtime.build(settings, SERVICE, MIGRATIONS, bus=bus)
-    return NotifyService(runtime, dict(providers or {}), safeguards)
+    return NotifyService(runtime, {**configured_factories(settings), **(providers or {})},
+                         safeguards or configured_safeguards(settings))

@@ -2,14 +2,11 @@
 and the fakes of third-party providers as a process of their own."""
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
 import sys
-import uuid
 
 import pytest
-import sqlalchemy as sa
 
 from bench import env
 from tests.faults import infra
@@ -21,27 +18,10 @@ def infrastructure():
     """(database URL, broker URL), both made for this test and removed after it."""
     infra.ensure_broker_up()
     infra.ensure_postgres_up()
-    with env.vhost("hysbys-fault") as amqp, _database() as db:
+    with env.vhost("hysbys-fault") as amqp, env.database("hysbys_fault") as db:
         yield db, amqp
     infra.ensure_broker_up()
     infra.ensure_postgres_up()
-
-
-@contextlib.contextmanager
-def _database():
-    """As ``bench.env.database``, but with a fresh admin connection at each end: the
-    database-restart test drops every pooled connection in between."""
-    name = f"hysbys_fault_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(env.PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
-                             poolclass=sa.pool.NullPool)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield env.PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture

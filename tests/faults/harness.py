@@ -1,9 +1,11 @@
 """The platform as separate processes on a throwaway vhost and database, to break and count.
 
 Built on the benchmark harness (``bench.procs``, ``bench.platform_run``): the
-same processes docker-compose runs, each started with ``python -m …``.  The
-notify worker is :mod:`tests.faults.notify_worker` (the CLI's worker plus a
-fake Twilio address and a short sweeper wait).  A run seeds ``n`` subscribers
+same processes docker-compose runs, each started with ``python -m services.cli …``.
+The notify worker is ``hysbys worker notify`` told a fake Twilio's address and a
+short sweeper wait by its settings (``HYSBYS_TWILIO_BASE_URL``,
+``HYSBYS_SWEEP_STALE_SECONDS``, ``HYSBYS_SWEEP_INTERVAL_SECONDS``,
+``HYSBYS_PROVIDER_TIMEOUT_SECONDS``).  A run seeds ``n`` subscribers
 over several tenants straight into the scheduler's schema and schedules a
 broadcast per tenant due now, so the whole path runs: ticker → scheduler outbox
 → relay → ``notify.requests`` → dispatcher → provider → outcome events →
@@ -113,11 +115,11 @@ class FaultRun:
         admin_token = "fault-admin-" + uuid.uuid4().hex
         env = platform_env(database_url, broker_url, Fernet.generate_key().decode(),
                            admin_token, ports)
-        env.update({"PYTHONPATH": str(ROOT), "HYSBYS_FAULT_STALE_AFTER": str(stale_after),
-                    "HYSBYS_FAULT_SWEEP_EVERY": "3",
-                    "HYSBYS_FAULT_PROVIDER_TIMEOUT": str(provider_timeout)})
+        env.update({"PYTHONPATH": str(ROOT), "HYSBYS_SWEEP_STALE_SECONDS": str(stale_after),
+                    "HYSBYS_SWEEP_INTERVAL_SECONDS": "3",
+                    "HYSBYS_PROVIDER_TIMEOUT_SECONDS": str(provider_timeout)})
         if fake_twilio_url:
-            env["HYSBYS_FAULT_TWILIO_URL"] = fake_twilio_url
+            env["HYSBYS_TWILIO_BASE_URL"] = fake_twilio_url
         subprocess.run([sys.executable, "-m", "services.cli", "db", "upgrade"], env=env, cwd=ROOT,
                        check=True, capture_output=True)
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -301,16 +303,15 @@ class FaultRun:
 
 
 def _stack(env: dict, log_dir: Path, extra_relay: bool) -> Stack:
-    """The processes docker-compose runs (the notify worker through the fault launcher)."""
+    """The processes docker-compose runs."""
     stack = Stack(env)
 
-    def add(name: str, argv: list[str], module: str = "services.cli", metrics: bool = True):
+    def add(name: str, argv: list[str], metrics: bool = True):
         port = free_port() if metrics else None
         penv = {**env, **({"HYSBYS_METRICS_PORT": str(port)} if port else {})}
-        stack.procs.append(ModuleProc(name, argv, penv, port, log_path=str(log_dir / f"{name}.log"),
-                                      module=module))
+        stack.procs.append(ModuleProc(name, argv, penv, port, log_path=str(log_dir / f"{name}.log")))
 
-    add("notify-worker", [], module="tests.faults.notify_worker")
+    add("notify-worker", ["worker", "notify"])
     add("scheduler-worker", ["worker", "scheduler"])
     add("inbound-worker", ["worker", "inbound"])
     add("scheduler-ticker", ["ticker"])
