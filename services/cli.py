@@ -263,9 +263,14 @@ def cmd_status(args) -> int:
 
 
 def cmd_retention_run(_args) -> int:
+    from services.inbound import retention as inbound_retention
     from services.notify import retention
+    from services.scheduler import retention as scheduler_retention
 
-    return retention.run_and_report(_notify(_settings()).runtime.db)
+    settings = _settings()
+    return retention.run_and_report(_notify(settings).runtime.db, also=[
+        ("inbound", inbound_retention.run_once, _service(settings, "inbound").runtime.db),
+        ("scheduler", scheduler_retention.run_once, _service(settings, "scheduler").runtime.db)])
 
 
 def cmd_bench(args) -> int:
@@ -367,9 +372,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _database_for_humans() -> str:
+    """The configured database URL with its password hidden."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(Settings.from_env().database_url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - only for a message
+        return "(HYSBYS_DATABASE_URL)"
+
+
 def main(argv: list[str] | None = None) -> int:
+    from sqlalchemy.exc import OperationalError
+
     args = build_parser().parse_args(argv)
-    return args.func(args) or 0
+    try:
+        return args.func(args) or 0
+    except OperationalError as exc:
+        # a full disk, a read-only file or file system, an unreachable server: one line
+        # saying so, not a traceback (and never the statement or its parameters)
+        cause = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+        print(f"hysbys: cannot write the database {_database_for_humans()}: {cause}",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

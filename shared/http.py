@@ -9,8 +9,11 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+import sqlalchemy.exc as sa_exc
+from apispec import BasePlugin
 from flask import Flask, Response, g, jsonify, request
 from flask_smorest import Api
+from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from shared import logs
@@ -23,9 +26,75 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 2 * 1024 * 1024   # 2 MiB for JSON; CSV uploads raise it per endpoint
+STORE_UNAVAILABLE = ("The database cannot store this request now (disk full, read-only or "
+                     "unreachable); nothing was saved")
+RETRY_AFTER_SECONDS = 30
 
 
-def base_app(runtime: Runtime, title: str, description: str) -> tuple[Flask, Api]:
+class NotifyErrorItem(Schema):
+    error = fields.String(required=True, metadata={"example": "ValidationError"})
+    message = fields.String(required=True, metadata={"example": "phone_number is required"})
+
+
+class NotifyError(Schema):
+    """Every 4xx/5xx body, as GOV.UK Notify writes it (:mod:`shared.errors`)."""
+
+    status_code = fields.Integer(required=True, metadata={"example": 400})
+    errors = fields.List(fields.Nested(NotifyErrorItem), required=True)
+
+
+class _InvalidArgumentsAre400(BasePlugin):
+    """webargs refuses bad arguments with 422; :func:`base_app` answers them 400 as Notify
+    does, so the document says 400 (Bad Request) where flask-smorest wrote 422."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for operation in (operations or {}).values():
+            responses = operation.get("responses") if isinstance(operation, dict) else None
+            if not responses:
+                continue
+            for code in (422, "422"):
+                if code in responses:
+                    del responses[code]
+                    if 400 not in responses and "400" not in responses:
+                        responses[400] = "BAD_REQUEST"
+
+
+class NotifyApi(Api):
+    """flask-smorest's Api documenting the GOV.UK Notify error body as every operation's
+    ``default`` response (and as the body of each named error status)."""
+
+    ERROR_SCHEMA = NotifyError
+
+    def __init__(self, app=None, *, spec_kwargs=None, **kwargs):
+        spec_kwargs = dict(spec_kwargs or {})
+        spec_kwargs["extra_plugins"] = [*spec_kwargs.get("extra_plugins", ()),
+                                        _InvalidArgumentsAre400()]
+        super().__init__(app, spec_kwargs=spec_kwargs, **kwargs)
+
+
+def store_unavailable(exc: BaseException) -> bool:
+    """Whether a database error means the store cannot take writes (or be reached) now:
+    disk full, read-only file or file system, a lost connection, an exhausted pool —
+    as opposed to a bug (an integrity or programming error), which stays a 500."""
+    if isinstance(exc, sa_exc.TimeoutError):          # the pool had no connection to give
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        return (isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError))
+                or bool(exc.connection_invalidated))
+    return False
+
+
+def database_cause(exc: BaseException) -> str:
+    """The driver's own words, first line only: never the statement or its parameters
+    (which carry phone numbers and message bodies)."""
+    orig = getattr(exc, "orig", None)
+    if orig is None:
+        return type(exc).__name__
+    text = (str(orig).strip().splitlines() or [""])[0][:200]
+    return f"{type(orig).__name__}: {text}" if text else type(orig).__name__
+
+
+def base_app(runtime: Runtime, title: str, description: str) -> tuple[Flask, NotifyApi]:
     service = runtime.service
     app = Flask(f"hysbys.{service}")
     app.config.update(
@@ -46,7 +115,7 @@ def base_app(runtime: Runtime, title: str, description: str) -> tuple[Flask, Api
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["hysbys.runtime"] = runtime
-    api = Api(app)
+    api = NotifyApi(app)
 
     @app.before_request
     def _start():
@@ -102,6 +171,21 @@ def base_app(runtime: Runtime, title: str, description: str) -> tuple[Flask, Api
     def _unexpected(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
         return jsonify(errors_body(500, "Exception", ["Internal server error"])), 500
+
+    @app.errorhandler(sa_exc.SQLAlchemyError)
+    def _database_error(exc: sa_exc.SQLAlchemyError):
+        if not store_unavailable(exc):
+            return _unexpected(exc)
+        # Every unit of work is `with db.transaction()`: it has rolled back by now and its
+        # connection is back in the pool (reset on return), so nothing is half-written.
+        # Logged without the statement or its parameters: they carry personal data.
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        log.error("database cannot store %s %s: %s", request.method, route,
+                  database_cause(exc))
+        resp = jsonify(errors_body(503, "ServiceUnavailableError", [STORE_UNAVAILABLE]))
+        resp.status_code = 503
+        resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return resp
 
     @app.get("/healthz")
     def healthz():

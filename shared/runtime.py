@@ -6,22 +6,67 @@ passed to its app factory and its worker.  Nothing is created at import time.
 from __future__ import annotations
 
 import logging
+import shutil
+import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sqlalchemy.engine import Engine
 
 from shared import topology
 from shared.bus import Bus, Handler, Worker
 from shared.config import Settings
 from shared.crypto import SecretBox
-from shared.db import Database, upgrade
+from shared.db import Database, encrypt_with, upgrade
 from shared.metrics import METRICS
 from shared.outbox import Relay
 
 log = logging.getLogger(__name__)
 
 Loop = Callable[[threading.Event], None]
+MIN_FREE_BYTES = 1024 * 1024    # below this a SQLite file's disk counts as full
+
+
+def sqlite_write_probe(engine: Engine, min_free: int = MIN_FREE_BYTES) -> None:
+    """Raise unless ``engine``'s SQLite file can take a write now.
+
+    Reading is not enough: a full disk or a read-only file still answers ``SELECT 1``.
+    The probe takes the write lock (``BEGIN IMMEDIATE``), rewrites the header's
+    ``user_version`` with its own value (a change that needs the file writable) and
+    rolls back: nothing is written.  A full disk only shows at commit, so the free
+    space under the file is checked too.  Another writer holding the lock (busy) means
+    the file is writable: not a failure.
+    """
+    database = engine.url.database or ""
+    if database in ("", ":memory:"):
+        return
+    path = database.removeprefix("file:").split("?", 1)[0]
+    folder = Path(path).resolve().parent
+    free = shutil.disk_usage(folder).free
+    if free < min_free:
+        raise OSError(f"disk full: {free} bytes free under {folder}")
+    raw = engine.raw_connection()
+    try:
+        conn = raw.driver_connection
+        busy = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
+        conn.execute("PRAGMA busy_timeout = 2000")     # a probe must answer quickly
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            conn.execute(f"PRAGMA user_version = {version}")
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) not in (sqlite3.SQLITE_BUSY,
+                                                                sqlite3.SQLITE_LOCKED):
+                raise
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            conn.execute(f"PRAGMA busy_timeout = {busy}")
+    finally:
+        raw.close()
 
 
 @dataclass
@@ -39,6 +84,7 @@ class Runtime:
 
     def __post_init__(self):
         self.relay = Relay(self.db, self.bus, interval=self.settings.relay_interval)
+        encrypt_with(self.db.engine, self.box)   # message bodies at rest (EncryptedText)
 
     @classmethod
     def build(cls, settings: Settings, service: str, migrations: Path,
@@ -55,9 +101,11 @@ class Runtime:
         checks = {}
         try:
             self.db.ping()
+            if self.db.dialect == "sqlite":
+                sqlite_write_probe(self.db.engine)
             checks["database"] = "ok"
         except Exception as exc:  # noqa: BLE001 - reported, not raised
-            checks["database"] = f"error: {type(exc).__name__}"
+            checks["database"] = f"error: {type(exc).__name__}: {_first_line(exc)}"
         try:
             with self.bus.connection() as conn:
                 conn.ensure_connection(max_retries=1, timeout=2)
@@ -90,6 +138,12 @@ class Runtime:
                 log.warning("could not refresh a gauge", exc_info=True)
 
 
+def _first_line(exc: BaseException) -> str:
+    """The cause in words, without a statement or its parameters (personal data)."""
+    cause = getattr(exc, "orig", None) or exc
+    return (str(cause).strip().splitlines() or [""])[0][:200]
+
+
 class Background:
     """Runs a service's worker, relay and other loops as threads until stopped."""
 
@@ -102,14 +156,22 @@ class Background:
             self.loops.append(runtime.relay.run_forever)
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
-        self.worker: Worker | None = None
+        self.workers: list[Worker] = []
 
     def start(self) -> None:
         name = self.runtime.service
-        if self.handlers:
-            self.worker = Worker(self.runtime.bus, self.handlers, name=name)
-            t = threading.Thread(target=self.worker.run, name=f"{name}-worker", daemon=True)
+        # One consumer (connection and thread) per queue: a queue's batch waits on the
+        # database, and another queue's batch (notify's callbacks behind its requests on
+        # bin night) should not queue behind it.  On the in-memory broker one worker
+        # takes them all: kombu's memory transport polls, so more threads only add waits.
+        groups = ([{q: h} for q, h in self.handlers.items()] if not self.runtime.bus.is_memory
+                  else [self.handlers] if self.handlers else [])
+        for group in groups:
+            worker = Worker(self.runtime.bus, group, name=name)
+            label = next(iter(group)) if len(group) == 1 else "worker"
+            t = threading.Thread(target=worker.run, name=f"{name}-{label}", daemon=True)
             t.start()
+            self.workers.append(worker)
             self.threads.append(t)
         for loop in self.loops:
             t = threading.Thread(target=loop, args=(self.stop_event,),
@@ -118,14 +180,15 @@ class Background:
             self.threads.append(t)
 
     def wait_ready(self, timeout: float = 10.0) -> bool:
-        return self.worker.ready.wait(timeout) if self.worker else True
+        deadline = time.monotonic() + timeout
+        return all(w.ready.wait(max(0.0, deadline - time.monotonic())) for w in self.workers)
 
     def signal(self) -> None:
         """Ask every loop to stop; :meth:`join` waits for them."""
         self.stop_event.set()
         self.runtime.relay.nudge.set()
-        if self.worker:
-            self.worker.should_stop = True
+        for worker in self.workers:
+            worker.should_stop = True
 
     def join(self, timeout: float = 5.0) -> None:
         for t in self.threads:

@@ -60,6 +60,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
 
     @blp.route("/service-requests", methods=["GET"])
     @blp.arguments(schemas.ServiceRequestFilters, location="query")
+    @blp.alt_response(200, schema=schemas.ServiceRequestList, success=True)
     @blp.doc(security=[{"bearer": []}])
     def list_requests(args):
         """Service requests newest first, 250 a page; ``links.next`` carries ``older_than``"""
@@ -84,6 +85,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
                 "links": links}
 
     @blp.route("/service-requests/<ident>", methods=["GET"])
+    @blp.alt_response(200, schema=schemas.ServiceRequestOut, success=True)
     @blp.doc(security=[{"bearer": []}])
     def get_request(ident: str):
         """One request (by ``HYS-…`` reference or id) with its status history"""
@@ -95,6 +97,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
 
     @blp.route("/service-requests/<ident>", methods=["PATCH"])
     @blp.arguments(schemas.ServiceRequestPatch)
+    @blp.alt_response(200, schema=schemas.ServiceRequestOut, success=True)
     @blp.doc(security=[{"bearer": []}])
     def patch_request(args, ident: str):
         """Change a request's status and notes; the citizen who texted it is told"""
@@ -113,6 +116,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
 
     @blp.route("/language-preferences", methods=["GET"])
     @blp.arguments(schemas.LanguageFilters, location="query")
+    @blp.alt_response(200, schema=schemas.LanguagePreferenceList, success=True)
     @blp.doc(security=[{"bearer": []}])
     def language_preferences(args):
         """The languages citizens chose by text (CYMRAEG / ENGLISH), newest first"""

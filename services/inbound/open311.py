@@ -67,6 +67,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
                           [exc.description or exc.name])
 
     @blp.route("/discovery.<ext>", methods=["GET"])
+    @blp.doc(responses=fmt.responses(200, fmt.DISCOVERY_DOC, "The Service Discovery document", (400,)))
     def discovery(ext: str):
         """Where the GeoReport v2 endpoint is and what it speaks (Open311 Service Discovery)"""
         fmt.check(ext)
@@ -74,6 +75,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
 
     @blp.route("/v2/services.<ext>", methods=["GET"])
     @blp.doc(parameters=[fmt.JURISDICTION])
+    @blp.doc(responses=fmt.responses(200, fmt.SERVICES_DOC, "The service list", (400, 404)))
     def services(ext: str):
         """The service types (GET Service List)"""
         fmt.check(ext)
@@ -83,6 +85,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
 
     @blp.route("/v2/services/<code>.<ext>", methods=["GET"])
     @blp.doc(parameters=[fmt.JURISDICTION])
+    @blp.doc(responses=fmt.responses(200, fmt.DEFINITION_DOC, "The service definition", (400, 404)))
     def service_definition(code: str, ext: str):
         """A service type's attributes (GET Service Definition)"""
         fmt.check(ext)
@@ -94,6 +97,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
 
     @blp.route("/v2/requests.<ext>", methods=["GET"])
     @blp.doc(parameters=[fmt.JURISDICTION])
+    @blp.doc(responses=fmt.responses(200, fmt.REQUESTS_DOC, "The requests", (400, 404)))
     def list_requests(ext: str):
         """Requests made in a window of at most 90 days, newest first (GET Service Requests)"""
         fmt.check(ext)
@@ -105,7 +109,8 @@ def blueprint(runtime: Runtime) -> Blueprint:
                           [fmt.request_json(r, full) for r in rows])
 
     @blp.route("/v2/requests.<ext>", methods=["POST"])
-    @blp.doc(parameters=[fmt.JURISDICTION])
+    @blp.doc(requestBody=fmt.CREATE_FORM_DOC)
+    @blp.doc(responses=fmt.responses(201, fmt.CREATED_DOC, "The request made", (400, 403, 404, 413)))
     def create_request(ext: str):
         """Make a request: form-encoded, with the tenant's api_key (POST Service Request)"""
         fmt.check(ext)
@@ -118,6 +123,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
 
     @blp.route("/v2/requests/<ident>.<ext>", methods=["GET"])
     @blp.doc(parameters=[fmt.JURISDICTION])
+    @blp.doc(responses=fmt.responses(200, fmt.REQUESTS_DOC, "The request (a list of one)", (400, 404)))
     def get_request(ident: str, ext: str):
         """One request (GET Service Request)"""
         fmt.check(ext)
@@ -131,6 +137,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
 
     @blp.route("/v2/tokens/<token>.<ext>", methods=["GET"])
     @blp.doc(parameters=[fmt.JURISDICTION])
+    @blp.doc(responses=fmt.responses(200, fmt.TOKEN_DOC, "The request the token stands for", (400, 404)))
     def token(token: str, ext: str):
         """The request a token stands for (GET service_request_id from a token)"""
         fmt.check(ext)

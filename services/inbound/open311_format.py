@@ -161,3 +161,78 @@ def w3c(args, name: str) -> dt.datetime | None:
     if value.tzinfo is None:
         raise Open311Error(400, f"{name} must include a time zone (Z or +HH:MM)")
     return value.astimezone(dt.UTC)
+
+
+# -- the OpenAPI description of these documents (JSON as JSON Schema, XML as text) ---
+
+def _nullable(kind: str) -> dict:
+    return {"type": kind, "nullable": True}
+
+
+def _object(properties: dict, required: tuple[str, ...] = ()) -> dict:
+    schema: dict = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+def _array(items: dict) -> dict:
+    return {"type": "array", "items": items}
+
+
+_STRING, _INTEGER, _BOOLEAN = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
+ERROR_DOC = _array(_object({"code": _INTEGER, "description": _STRING}, ("code", "description")))
+DISCOVERY_DOC = _object({
+    "changeset": _STRING, "contact": _STRING, "key_service": _STRING,
+    "endpoints": _array(_object({"specification": _STRING, "url": _STRING,
+                                 "changeset": _STRING, "type": _STRING,
+                                 "formats": _array(_STRING)}))})
+SERVICES_DOC = _array(_object({
+    "service_code": _STRING, "service_name": _STRING, "description": _STRING,
+    "metadata": _BOOLEAN, "type": _STRING, "keywords": _STRING, "group": _STRING}))
+DEFINITION_DOC = _object({
+    "service_code": _STRING,
+    "attributes": _array(_object({
+        "variable": _BOOLEAN, "code": _STRING, "datatype": _STRING, "required": _BOOLEAN,
+        "datatype_description": _nullable("string"), "order": _INTEGER,
+        "description": _STRING,
+        "values": _array(_object({"key": _STRING, "name": _STRING}))}))})
+REQUESTS_DOC = _array(_object({
+    "service_request_id": _STRING, "status": _STRING, "status_notes": _nullable("string"),
+    "service_name": _STRING, "service_code": _STRING, "description": _nullable("string"),
+    "agency_responsible": _nullable("string"), "service_notice": _nullable("string"),
+    "requested_datetime": _nullable("string"), "updated_datetime": _nullable("string"),
+    "expected_datetime": _nullable("string"), "address": _nullable("string"),
+    "address_id": _nullable("string"), "zipcode": _nullable("string"),
+    "lat": _nullable("number"), "long": _nullable("number"),
+    "media_url": _nullable("string")}))
+CREATED_DOC = _array(_object({"service_request_id": _STRING,
+                              "service_notice": _nullable("string"),
+                              "account_id": _nullable("string")}))
+CREATE_FORM_DOC = {"required": True, "content": {"application/x-www-form-urlencoded": {
+    "schema": _object({
+        "jurisdiction_id": {**_STRING, "description": "the tenant's slug"},
+        "api_key": {**_STRING, "description": "the tenant's API key"},
+        "service_code": _STRING, "lat": _STRING, "long": _STRING, "address_string": _STRING,
+        "address_id": _STRING, "email": _STRING, "device_id": _STRING, "account_id": _STRING,
+        "first_name": _STRING, "last_name": _STRING, "phone": _STRING,
+        "description": _STRING, "media_url": _STRING},
+        ("jurisdiction_id", "api_key", "service_code"))}}}
+TOKEN_DOC = _array(_object({"service_request_id": _STRING, "token": _STRING}))
+
+
+def _content(schema: dict) -> dict:
+    return {"application/json": {"schema": schema},
+            "text/xml": {"schema": {"type": "string",
+                                    "description": "the same document as schemaless XML"}}}
+
+
+def responses(status: int, schema: dict, description: str, errors: tuple[int, ...]) -> dict:
+    """An Open311 operation's answers for ``@blp.doc(responses=…)``: its document, in the
+    format its extension names, and the standard's errors (``[{code, description}]``)."""
+    out = {str(status): {"description": description, "content": _content(schema)}}
+    for code in errors:
+        out[str(code)] = {"description": "Open311 errors: [{code, description}] "
+                                         "(<errors><error> in XML)",
+                          "content": _content(ERROR_DOC)}
+    return out

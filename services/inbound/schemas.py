@@ -101,3 +101,64 @@ class ServiceRequestFilters(Strict):
 
 class LanguageFilters(Strict):
     phone = fields.String()
+
+
+# -- answers documented, not dumped (the views return these dicts as they are) -------
+
+class StatusChange(Schema):
+    status = fields.String()
+    status_notes = fields.String(allow_none=True)
+    changed_by = fields.String(allow_none=True)
+    changed_at = fields.String(allow_none=True)
+
+
+class ServiceRequestOut(Schema):
+    """A request as the team sees it; ``history`` on the one-request answers."""
+
+    id = fields.String()
+    reference = fields.String()
+    token = fields.String(allow_none=True)
+    service_code = fields.String()
+    status = fields.String()
+    status_notes = fields.String(allow_none=True)
+    description = fields.String(allow_none=True)
+    source = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    first_name = fields.String(allow_none=True)
+    last_name = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    address_id = fields.String(allow_none=True)
+    zipcode = fields.String(allow_none=True)
+    lat = fields.Float(allow_none=True)
+    long = fields.Float(allow_none=True)
+    media_url = fields.String(allow_none=True)
+    attributes = fields.Dict()
+    agency_responsible = fields.String(allow_none=True)
+    service_notice = fields.String(allow_none=True)
+    language = fields.String(allow_none=True)
+    message_id = fields.String(allow_none=True)
+    requested_at = fields.String(allow_none=True)
+    updated_at = fields.String(allow_none=True)
+    expected_at = fields.String(allow_none=True)
+    history = fields.List(fields.Nested(StatusChange))
+
+
+class NextLink(Schema):
+    next = fields.String()
+
+
+class ServiceRequestList(Schema):
+    service_requests = fields.List(fields.Nested(ServiceRequestOut))
+    links = fields.Nested(NextLink)
+
+
+class LanguagePreferenceOut(Schema):
+    phone = fields.String()
+    language = fields.String()
+    source = fields.String(allow_none=True)
+    updated_at = fields.String(allow_none=True)
+
+
+class LanguagePreferenceList(Schema):
+    language_preferences = fields.List(fields.Nested(LanguagePreferenceOut))

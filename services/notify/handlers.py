@@ -123,6 +123,13 @@ class _Callbacks:
             if str(event.tenant_id) in wanted:
                 self.post(event, session)
 
+    def relevant(self, events: list[Event], session: Session) -> set[str]:
+        """The ids of the events that would cause a callback (the inbox claims only these)."""
+        from services.notify.status_callbacks import tenants_with_callbacks
+
+        wanted = tenants_with_callbacks(events, session)
+        return {str(e.id) for e in events if str(e.tenant_id) in wanted}
+
 
 def routes(box=None, http=None) -> dict[str, list]:
     """{event type: [handlers]} — one visible map for the whole service.

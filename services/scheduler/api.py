@@ -86,6 +86,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
 
     @blp.route("/campaigns/<campaign_id>/preview", methods=["GET"])
     @blp.arguments(schemas.PreviewArgs, location="query")
+    @blp.alt_response(200, schema=schemas.PreviewOut, success=True)
     @blp.doc(security=[{"bearer": []}])
     def preview_campaign(args, campaign_id: str):
         """A dry run of the next occurrence: who gets what, in which language, when, and

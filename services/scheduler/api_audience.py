@@ -62,6 +62,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
         return outcome.as_dict()
 
     @blp.route("/subscribers/upload", methods=["POST"])
+    @blp.alt_response(201, schema=schemas.UploadResult, success=True)
     @blp.doc(security=[{"bearer": []}])
     def upload_subscribers():
         """Upload a file of subscribers: CSV (``text/csv``, a header with ``phone`` and/or

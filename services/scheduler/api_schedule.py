@@ -40,6 +40,8 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
 
     @blp.route("/rounds", methods=["POST"])
     @blp.arguments(schemas.RoundIn)
+    @blp.alt_response(201, schema=schemas.RoundOut, success=True)
+    @blp.alt_response(200, schema=schemas.RoundOut, success=True)
     @blp.doc(security=[{"bearer": []}])
     def put_round(args):
         """Set up a collection round (or replace the one with this code): an RFC 5545 rule
@@ -56,6 +58,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
         return body, 201 if created else 200
 
     @blp.route("/rounds", methods=["GET"])
+    @blp.alt_response(200, schema=schemas.RoundList, success=True)
     @blp.doc(security=[{"bearer": []}])
     def list_rounds():
         """The tenant's rounds, by code, with their next collection dates"""
@@ -67,6 +70,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
             return {"rounds": [rounds.as_json(r, today) for r in found]}
 
     @blp.route("/rounds/<code>", methods=["GET"])
+    @blp.alt_response(200, schema=schemas.RoundOut, success=True)
     @blp.doc(security=[{"bearer": []}])
     def get_round(code: str):
         """One round and its next collection dates"""
@@ -76,6 +80,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
                                   local_date(utcnow()))
 
     @blp.route("/rounds/<code>", methods=["PATCH"])
+    @blp.alt_response(200, schema=schemas.RoundOut, success=True)
     @blp.doc(security=[{"bearer": []}])
     def patch_round(code: str):
         """Change a round; reminders not yet sent are planned again"""
@@ -89,6 +94,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
 
     @blp.route("/rounds/changes", methods=["POST"])
     @blp.arguments(_Changes)
+    @blp.alt_response(200, schema=schemas.RoundChangesOut, success=True)
     @blp.doc(security=[{"bearer": []}])
     def load_changes(args):
         """Load a holiday calendar: ``{"changes": [{"from", "to", "rounds"?}]}`` moves every
@@ -100,6 +106,8 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
 
     @blp.route("/appointments", methods=["POST"])
     @blp.arguments(schemas.AppointmentIn)
+    @blp.alt_response(201, schema=schemas.AppointmentOut, success=True)
+    @blp.alt_response(200, schema=schemas.AppointmentOut, success=True)
     @blp.doc(security=[{"bearer": []}])
     def book(args):
         """Book an appointment (a known ``external_reference`` updates it: idempotent)"""
@@ -117,6 +125,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
         return body, 201 if created else 200
 
     @blp.route("/appointments/<path:reference>", methods=["GET"])
+    @blp.alt_response(200, schema=schemas.AppointmentOut, success=True)
     @blp.doc(security=[{"bearer": []}])
     def get_appointment(reference: str):
         """An appointment, its reply code and its reminders"""
@@ -127,6 +136,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
 
     @blp.route("/appointments/<path:reference>", methods=["PATCH"])
     @blp.arguments(schemas.AppointmentPatch)
+    @blp.alt_response(200, schema=schemas.AppointmentOut, success=True)
     @blp.doc(security=[{"bearer": []}])
     def change_appointment(args, reference: str):
         """Change an appointment: a new time moves its pending reminders"""
@@ -141,6 +151,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
         return body
 
     @blp.route("/appointments/<path:reference>", methods=["DELETE"])
+    @blp.alt_response(200, schema=schemas.AppointmentOut, success=True)
     @blp.doc(security=[{"bearer": []}])
     def cancel_appointment(reference: str):
         """Cancel an appointment and its pending reminders (idempotent)"""

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import request
 from flask_smorest import Blueprint
 
-from services.scheduler import rounds
+from services.scheduler import rounds, schemas
 from services.scheduler.models import Subscriber
 from shared import phone
 from shared.db import utcnow
@@ -26,6 +26,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
                     description="Service-to-service answers (admin token)")
 
     @blp.route("/tenants/<tenant_id>/next-collection", methods=["GET"])
+    @blp.alt_response(200, schema=schemas.NextCollection, success=True)
     @blp.doc(security=[{"bearer": []}])
     def next_collection(tenant_id: str):
         """The next collection date of the subscriber with this phone, or null"""
@@ -35,6 +36,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
             return rounds.next_collection(session, tid, number, utcnow())
 
     @blp.route("/tenants/<tenant_id>/subscribers", methods=["GET"])
+    @blp.alt_response(200, schema=schemas.SubscriberByPhone, success=True)
     @blp.doc(security=[{"bearer": []}])
     def subscriber_by_phone(tenant_id: str):
         """The subscriber with this phone: language, attributes, opted out"""

@@ -327,3 +327,142 @@ class AppointmentIn(AppointmentFields):
 
 class AppointmentPatch(AppointmentFields):
     """A board's change: a new time moves the pending reminders."""
+
+
+# -- answers documented, not dumped (the views return these dicts as they are) -------
+
+class Upcoming(Schema):
+    date = fields.String()
+    moved_from = fields.String(allow_none=True)
+
+
+class RoundOut(Schema):
+    id = fields.String()
+    code = fields.String()
+    name = fields.String()
+    rrule = fields.String()
+    start = fields.String()
+    exdates = fields.List(fields.String())
+    moves = fields.List(fields.Dict())
+    description = fields.Dict()
+    personalisation = fields.Dict()
+    upcoming = fields.List(fields.Nested(Upcoming))
+    warnings = fields.List(fields.String())
+    created_at = fields.String(allow_none=True)
+    updated_at = fields.String(allow_none=True)
+
+
+class RoundList(Schema):
+    rounds = fields.List(fields.Nested(RoundOut))
+
+
+class RoundChangeApplied(Schema):
+    index = fields.Integer()
+    from_ = fields.String(data_key="from")
+    to = fields.String(allow_none=True)
+    rounds = fields.List(fields.String())
+
+
+class RoundChangeRefused(Schema):
+    index = fields.Integer()
+    reason = fields.String()
+
+
+class RoundChangesOut(Schema):
+    """Each change applied (to the rounds named), or refused with its reason."""
+
+    applied = fields.List(fields.Nested(RoundChangeApplied))
+    errors = fields.List(fields.Nested(RoundChangeRefused))
+
+
+class ReminderOut(Schema):
+    occurrence_key = fields.String()
+    due_at = fields.String(allow_none=True)
+    status = fields.String()
+    note = fields.String(allow_none=True)
+
+
+class AppointmentOut(Schema):
+    id = fields.String()
+    external_reference = fields.String()
+    campaign_id = fields.String()
+    phone = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    language = fields.String(allow_none=True)
+    starts_at = fields.String(allow_none=True)
+    status = fields.String()
+    status_source = fields.String(allow_none=True)
+    reply_code = fields.String(allow_none=True)
+    personalisation = fields.Dict()
+    offsets = fields.List(fields.Raw(), allow_none=True)
+    reminders = fields.List(fields.Nested(ReminderOut))
+    created_at = fields.String(allow_none=True)
+    updated_at = fields.String(allow_none=True)
+
+
+class UploadRowError(Schema):
+    row = fields.Integer()
+    index = fields.Integer()
+    reason = fields.String()
+
+
+class UploadResult(Schema):
+    complete = fields.Boolean()
+    rows = fields.Integer()
+    created = fields.Integer()
+    updated = fields.Integer()
+    opted_out = fields.Integer()
+    errors_total = fields.Integer()
+    errors_truncated = fields.Boolean()
+    errors = fields.List(fields.Nested(UploadRowError))
+
+
+class PreviewOccurrence(Schema):
+    occurrence_key = fields.String()
+    due_at = fields.String(allow_none=True)
+    scheduled_at = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+
+
+class PreviewRequest(Schema):
+    occurrence_key = fields.String()
+    recipient = fields.String(allow_none=True)
+    language = fields.String()
+    template_id = fields.String()
+    personalisation = fields.Dict()
+    not_before = fields.String(allow_none=True)
+
+
+class PreviewOut(Schema):
+    campaign_id = fields.String()
+    dry_run = fields.Boolean()
+    occurrences = fields.List(fields.Nested(PreviewOccurrence))
+    recipients = fields.Integer()
+    languages = fields.Dict(keys=fields.String(), values=fields.Integer())
+    fragments_per_message = fields.Integer()
+    segments = fields.Integer()
+    price_per_fragment = fields.Float()
+    estimated_cost = fields.Float()
+    capacity = fields.Dict(allow_none=True)
+    sample = fields.List(fields.Nested(PreviewRequest))
+    generated_at = fields.String()
+
+
+class CollectionDay(Schema):
+    date = fields.String()
+    round = fields.String()
+    description = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class NextCollection(Schema):
+    phone = fields.String()
+    next_collection = fields.Nested(CollectionDay, allow_none=True)
+
+
+class SubscriberByPhone(Schema):
+    id = fields.String()
+    phone = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    language = fields.String(allow_none=True)
+    attributes = fields.Dict()
+    opted_out = fields.Boolean()

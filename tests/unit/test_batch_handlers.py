@@ -105,3 +105,59 @@ def test_one_invalid_request_fails_the_batch_so_the_worker_can_isolate_it(notify
             on_notification_requested.many(batch, session)
     with svc.runtime.db.read() as session:
         assert session.scalars(sa.select(Notification)).all() == []
+
+
+class RecordingHttp:
+    """A hand-written stand-in for requests.Session: records each callback POST."""
+
+    def __init__(self):
+        self.posts: list[tuple[str, dict]] = []
+
+    def post(self, url, json=None, timeout=None, headers=None):
+        self.posts.append((url, json))
+
+        class Answer:
+            status_code = 200
+            text = ""
+
+            def raise_for_status(self):
+                return None
+        return Answer()
+
+
+def test_callback_events_are_claimed_only_for_tenants_with_a_callback_url(embedded_settings):
+    from services.notify import handlers as notify_handlers
+    from shared import inbox
+    from shared.inbox import InboxRow
+
+    svc = migrated(build_notify, embedded_settings)
+    with svc.runtime.db.transaction() as session:
+        quiet = notify_tenants.create_tenant(session, svc.runtime.box, name="Q", slug="q",
+                                             config={"quiet_hours": None})
+        hooked = notify_tenants.create_tenant(
+            session, svc.runtime.box, name="H", slug="h",
+            config={"quiet_hours": None, "delivery_status_url": "https://h.example/cb"})
+        template = create_template(session, hooked.id, {
+            "name": "t", "type": "sms", "body": {"en": "Hi", "cy": "Helo"}})
+        stored = []
+        for tenant in (quiet, hooked):
+            n = Notification(id=str(uuid.uuid4()), tenant_id=tenant.id, template_id=template.id,
+                             template_version=1, key_type="live", channel="sms",
+                             recipient="+447700900123", status="delivered", body="Hi")
+            session.add(n)
+            stored.append(n)
+    http = RecordingHttp()
+    routes = notify_handlers.routes(box=svc.runtime.box, http=http)
+    callbacks = inbox.dispatcher(svc.runtime.db, "notify.callbacks",
+                                 {"notification.delivered": routes["notification.delivered"]})
+    batch = [events.make("notification.delivered", n.tenant_id, notification_id=n.id,
+                         status="delivered", channel="sms") for n in stored]
+
+    callbacks.batch(batch)
+    callbacks.batch(batch)            # redelivered: the hooked tenant is not called twice
+
+    assert [url for url, _ in http.posts] == ["https://h.example/cb"]
+    assert http.posts[0][1]["id"] == stored[1].id
+    with svc.runtime.db.read() as session:
+        claimed = session.scalars(sa.select(InboxRow.event_id)).all()
+    assert claimed == [str(batch[1].id)]      # no inbox row for the tenant without a URL
