@@ -223,14 +223,21 @@ def json_body() -> dict:
     return body
 
 
-def authenticated(runtime: Runtime):
-    """The calling tenant's :class:`~shared.tenancy.Caller` (401/403 as Notify does)."""
+def authenticated(runtime: Runtime, session=None):
+    """The calling tenant's :class:`~shared.tenancy.Caller` (401/403 as Notify does).
+
+    ``session``: authenticate inside the caller's open transaction (one connection and
+    no second look-up of the tenant, for a caller that goes on to write)."""
     from shared.tenancy import authenticate
 
     caller = g.get("caller")
     if caller is None:
-        with runtime.db.read() as session:
-            caller = authenticate(session, runtime.box, request.headers.get("Authorization"))
+        header = request.headers.get("Authorization")
+        if session is not None:
+            caller = authenticate(session, runtime.box, header)
+        else:
+            with runtime.db.read() as own:
+                caller = authenticate(own, runtime.box, header)
         g.caller = caller
         logs.tenant_id.set(caller.tenant_id)
     return caller

@@ -31,9 +31,9 @@ SECURITY = [{"bearer": []}]
 def guard(runtime: Runtime) -> None:
     """Before every tenant call: authenticate (401/403), count it against the key's
     per-minute limit (429), and refuse a body that is not JSON (415)."""
-    caller = authenticated(runtime)
     with runtime.db.transaction() as session:
-        tenant = session.get(Tenant, caller.tenant_id)
+        caller = authenticated(runtime, session)
+        tenant = session.get(Tenant, caller.tenant_id)   # loaded by authenticate: no query
         limits.check_request_rate(session, key_id=caller.key_id, key_type=caller.key_type,
                                   per_minute=tenant.setting("rate_limit_per_minute"), now=utcnow())
     if request.endpoint not in JSON_OR_CSV:
