@@ -13,7 +13,17 @@
    :func:`~services.notify.sending.set_status`).  A retryable failure puts the row
    back to ``created`` with ``not_before`` = now + backoff: the database is the
    delay queue, and no worker sleeps.  After the retry budget it ends
-   ``technical-failure`` with the reason.
+   ``technical-failure`` with the reason.  If the database is unreachable when the
+   outcomes are recorded (PostgreSQL restarting), the record is retried with
+   backoff for up to half of ``stale_after``, the outcomes held in memory.
+
+**Lanes.**  Hand-offs to a remote provider run in that provider's *lane* (one
+thread per provider name, started when it has work), so a slow or hanging
+provider holds up only the rows that go to it first.  ``claim`` leaves a row
+``created`` (no attempt spent) while its first provider's lane is busy; the loop
+gives each lane its chunks and claims again without waiting for them.
+In-process providers (the simulator) cannot hang: their rows are handed off in
+the dispatcher's own thread, one chunk per batch, as before.
 
 The sweeper repairs what a crash leaves: a ``sending`` row never stamped goes
 back to ``created``; a stamped row without an outcome ends ``technical-failure``
@@ -25,7 +35,10 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -70,6 +83,8 @@ class Safeguards:
     health: HealthBoard = field(default_factory=HealthBoard)
     stale_after: dt.timedelta = dt.timedelta(minutes=10)
     sweep_every: float = 30.0
+    record_retry: float = 0.5       # first wait before recording outcomes again (doubles, ≤ 10 s)
+    lanes_drain: float = 4.0        # on shutdown, how long to wait for in-flight lanes
 
 
 @dataclass
@@ -104,6 +119,8 @@ class Dispatcher:
         self.nudge = threading.Event()
         self.on_outbox = on_outbox or (lambda: None)
         self.guard = safeguards or Safeguards()
+        self._lanes: dict[str, Lane] = {}
+        self._lanes_lock = threading.Lock()
 
     # -- 1. claim ---------------------------------------------------------------
     def claim(self) -> list[Claim]:
@@ -140,6 +157,8 @@ class Dispatcher:
             usable = [p for p in plan if not _remote(p) or self.guard.breakers[p.name].available()]
             if plan and not usable:
                 continue            # every provider's circuit is open: wait as created
+            if usable and _remote(usable[0]) and self._lane_busy(usable[0].name):
+                continue            # its provider's lane is still handing off: wait as created
             if usable and not self._within_throttle(n, tenant, usable[0]):
                 break               # the sender is at capacity: this tenant's rest waits its turn
             n.status, n.attempts, n.updated_at, n.handoff_at = "sending", n.attempts + 1, now, None
@@ -155,20 +174,75 @@ class Dispatcher:
         return self.guard.throttle.try_take(key, rate, n.fragment_count or 1)
 
     # -- 2. hand off ------------------------------------------------------------
-    def run_once(self) -> int:
-        """Claim one batch and hand it off; returns how many were claimed."""
+    def run_once(self, *, wait: bool = True) -> int:
+        """Claim one batch and hand it off; returns how many were claimed.
+
+        Rows for a remote provider go to that provider's lane; rows for an
+        in-process provider are handed off here.  ``wait=False`` (the loop) returns
+        without waiting for the lanes; ``wait=True`` (tests, one-shot callers) waits
+        for them and raises what a lane raised.
+        """
         claims = self.claim()
         if not claims:
             return 0
         suppressed = self._suppressed([c.row for c in claims])
-        # Small chunks bound what a crash leaves "outcome unknown" for a remote provider;
-        # an in-process provider (the simulator) dies with the process, so its claims go
-        # in one chunk: two transactions for the batch instead of two per ten.
-        remote = any(_remote(p) for c in claims for p in c.plan[:1])
-        size = self.chunk if remote else len(claims)
-        for start in range(0, len(claims), size):
-            self.hand_off(claims[start:start + size], suppressed)
+        here: list[Claim] = []
+        lanes: dict[str, list[Claim]] = {}
+        for c in claims:
+            first = c.plan[0] if c.plan else None
+            if first is not None and _remote(first):
+                lanes.setdefault(first.name, []).append(c)
+            else:
+                here.append(c)
+        futures = [self._lane(name).submit(self._hand_off_chunks, lane_claims, suppressed)
+                   for name, lane_claims in lanes.items()]
+        try:
+            # An in-process provider (the simulator) dies with the process, so its claims
+            # go in one chunk: two transactions for the batch instead of two per ten.
+            if here:
+                self.hand_off(here, suppressed)
+        finally:
+            if wait and futures:
+                wait_for(futures)
+        if wait:
+            for f in futures:
+                f.result()
         return len(claims)
+
+    def _hand_off_chunks(self, claims: list[Claim], suppressed: frozenset) -> None:
+        """A lane's work: small chunks bound what a crash leaves "outcome unknown"; urgent first."""
+        claims = sorted(claims, key=lambda c: not c.row.urgent)
+        for start in range(0, len(claims), self.chunk):
+            self.hand_off(claims[start:start + self.chunk], suppressed)
+
+    def _lane(self, name: str) -> Lane:
+        with self._lanes_lock:
+            lane = self._lanes.get(name)
+            if lane is None:
+                lane = self._lanes[name] = Lane(name, on_idle=self.nudge.set)
+            return lane
+
+    def _lane_busy(self, name: str) -> bool:
+        lane = self._lanes.get(name)
+        return lane is not None and lane.busy
+
+    def busy_lanes(self) -> list[str]:
+        return [name for name, lane in list(self._lanes.items()) if lane.busy]
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Wait (at most ``timeout``, default ``lanes_drain``) for in-flight lanes; True if all ended.
+
+        A lane still busy afterwards holds stamped rows: if the process then ends,
+        the sweeper fails them "outcome unknown" (never sent twice).
+        """
+        deadline = time.monotonic() + (self.guard.lanes_drain if timeout is None else timeout)
+        for lane in list(self._lanes.values()):
+            lane.join(max(0.0, deadline - time.monotonic()))
+        busy = self.busy_lanes()
+        if busy:
+            log.warning("dispatcher stopping with provider lanes still handing off: %s",
+                        ", ".join(sorted(busy)))
+        return not busy
 
     def hand_off(self, chunk: list[Claim], suppressed: frozenset = frozenset()) -> None:
         """Stamp ``handoff_at`` on the chunk, call providers for the stamped rows, record."""
@@ -177,7 +251,7 @@ class Dispatcher:
         to_send = [c for c in chunk if (c.row.tenant_id, c.row.channel, c.row.recipient) not in suppressed]
         stamped = self._stamp(to_send)
         outcomes += [self._send(c) for c in to_send if c.row.id in stamped]
-        self._record(outcomes)
+        self._record_held(outcomes)
 
     def _stamp(self, claims: list[Claim]) -> set[str]:
         if not claims:
@@ -231,6 +305,31 @@ class Dispatcher:
             breaker.record(outage)
 
     # -- 3. record --------------------------------------------------------------
+    def _record_held(self, outcomes: list[Outcome]) -> None:
+        """Record, retrying while the database is unreachable (for up to half of ``stale_after``).
+
+        The providers have answered: losing these outcomes would leave the rows to the
+        sweeper as "outcome unknown".  A failed record transaction rolled back, and
+        ``_record`` skips rows no longer ``sending`` with our attempt, so trying again
+        is safe even when a commit landed but its answer was lost.
+        """
+        deadline = time.monotonic() + self.guard.stale_after.total_seconds() / 2
+        wait = self.guard.record_retry
+        tries = 1
+        while True:
+            try:
+                self._record(outcomes)
+                if tries > 1:
+                    log.warning("recorded %d outcomes after %d tries", len(outcomes), tries)
+                return
+            except sa.exc.DBAPIError as exc:
+                if not _unreachable(exc) or time.monotonic() + wait > deadline:
+                    raise
+                log.warning("database unreachable while recording %d outcomes (%s); trying "
+                            "again in %.1f s", len(outcomes), type(exc.orig).__name__, wait)
+            time.sleep(wait)
+            wait, tries = min(wait * 2, 10.0), tries + 1
+
     def _record(self, outcomes: list[Outcome]) -> None:
         if not outcomes:
             return
@@ -317,12 +416,13 @@ class Dispatcher:
                     last_sweep = time.monotonic()
                     self.sweep()
                 self.guard.health.flush_if_due(self.db, self.guard.breakers)
-                if self.run_once() == 0:
-                    self.nudge.wait(self.interval)
+                if self.run_once(wait=False) == 0:
+                    self.nudge.wait(self.interval)   # a lane that finishes nudges too
                     self.nudge.clear()
             except Exception:
                 log.exception("dispatcher failed; retrying")
                 stop.wait(1.0)
+        self.close()
 
 
 def suppress(session: Session, row: Notification, *, source: str) -> None:
@@ -337,3 +437,60 @@ def suppress(session: Session, row: Notification, *, source: str) -> None:
 
 def _remote(provider: Provider) -> bool:
     return getattr(provider, "remote", True)
+
+
+def _unreachable(exc: sa.exc.DBAPIError) -> bool:
+    """The database is down or restarting (worth trying again), not a bug in the statement."""
+    return (isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError)
+            or bool(exc.connection_invalidated))
+
+
+class Lane:
+    """One provider's hand-offs, one at a time, in a thread of their own.
+
+    The thread starts when work arrives and ends when the lane is empty, so an idle
+    provider costs nothing; ``on_idle`` wakes the dispatcher to claim that
+    provider's rows again.
+    """
+
+    def __init__(self, name: str, on_idle: Callable[[], None] = lambda: None):
+        self.name = name
+        self.on_idle = on_idle
+        self._jobs: deque[tuple[Callable[[], None], Future]] = deque()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._thread is not None
+
+    def submit(self, fn: Callable, *args) -> Future:
+        future: Future = Future()
+        with self._lock:
+            self._jobs.append((lambda: fn(*args), future))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=f"notify-lane-{self.name}",
+                                                daemon=True)
+                self._thread.start()
+        return future
+
+    def join(self, timeout: float) -> None:
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._jobs:
+                    self._thread = None
+                    break
+                job, future = self._jobs.popleft()
+            future.set_running_or_notify_cancel()
+            try:
+                future.set_result(job())
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the lane
+                log.exception("provider lane %s: a hand-off failed; its rows are left to the "
+                              "sweeper", self.name)
+                future.set_exception(exc)
+        self.on_idle()

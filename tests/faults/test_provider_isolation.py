@@ -1,9 +1,9 @@
 """One tenant's provider hangs: another tenant's text must not wait behind it.
 
-Fails today (docs/reliability.md, finding F1): the dispatcher hands chunks to
-providers one after another in one thread, so a provider that answers slowly or not
-at all holds every tenant's sends for as long as each call takes (up to the client
-timeout, five times over before the circuit opens).  The fault run
+Finding F1 (docs/reliability.md), fixed by a lane per remote provider: before, the
+dispatcher handed chunks to providers one after another in one thread, so a provider
+that answered slowly or not at all held every tenant's sends for as long as each call
+took (up to the client timeout, five times over before the circuit opened).  The fault run
 ``test_a_slow_then_failing_then_hanging_provider_is_retried_and_failed_over_exactly_once``
 measures the same on the real stack.
 """
