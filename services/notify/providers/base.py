@@ -12,6 +12,7 @@ to the tenant's suppression list (Twilio's 21610).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
@@ -120,6 +121,9 @@ class Provider(Protocol):
     def send(self, message: OutgoingMessage) -> SendResult: ...
 
 
+_CALLS_LOCK = threading.Lock()
+
+
 @dataclass
 class BaseProvider:
     name: str = "base"
@@ -135,7 +139,8 @@ class BaseProvider:
         """Hand ``message`` to the provider; times, logs and counts the call."""
         METRICS.provider_calls.labels(self.name).inc()
         started = time.perf_counter()
-        self.calls += 1
+        with _CALLS_LOCK:      # two lanes may call one provider at once (failover)
+            self.calls += 1
         try:
             result = self._send(message)
         except ProviderError as exc:
