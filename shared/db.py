@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,14 +72,42 @@ def make_engine(database_url: str, service: str) -> Engine:
             url,
             pool_size=10,
             max_overflow=20,
-            pool_pre_ping=True,
+            # no pool_pre_ping: it costs a round trip per transaction (8% of a busy
+            # notify worker's time); _ping_if_idle checks only connections that sat idle
             # UPDATEs of many rows (the dispatcher's outcomes) go in pages, not a round
             # trip each; INSERTs already use multi-row VALUES
             executemany_mode="values_plus_batch",
             connect_args={"options": f"-csearch_path={service}", "connect_timeout": 5},
         )
+        _ping_if_idle(engine)
         return engine
     raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
+
+
+IDLE_BEFORE_PING = 1.0    # seconds a pooled connection may sit unused and be trusted
+
+
+def _ping_if_idle(engine: Engine) -> None:
+    """Pessimistic disconnect handling, only where it is needed: a connection that has
+    sat in the pool for more than ``IDLE_BEFORE_PING`` seconds is pinged at checkout (a
+    PostgreSQL restart leaves such connections dead; the pool then replaces them), while
+    a busy worker's connections, back in the pool for milliseconds, are not.  A connection
+    that dies while busy fails its statement; the caller's retry gets a fresh one, as
+    SQLAlchemy invalidates the pool when it sees a disconnect."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn, record, _proxy):
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_BEFORE_PING:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)      # what pool_pre_ping would have done
+        except Exception as exc:   # noqa: BLE001 - any failure means: not this connection
+            raise sa.exc.DisconnectionError(f"pooled connection is dead: {exc}") from exc
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -186,6 +216,78 @@ class UTCDateTime(sa.types.TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
+
+
+# -- message bodies and replies, encrypted at rest ---------------------------------
+# The box belongs to the engine (its dialect: one per engine, shared by its connections
+# and execution-option copies), so every way a statement reaches the database — the
+# ORM, Core inserts with many rows (executemany), insert_for(...).values([...]) and
+# upserts — encrypts with the right service's key.  Set by Runtime when it is built.
+_BOXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# a Fernet token: version byte 0x80 and a 64-bit timestamp whose high bytes are zero
+# for millennia ("gAAAAA"); 73 bytes at least (an empty text), so 100 characters or more
+_FERNET_TOKEN = re.compile(r"gAAAAA[A-Za-z0-9_-]{92,}={0,2}")
+
+
+def encrypt_with(engine: Engine, box) -> None:
+    """Make ``engine``'s :class:`EncryptedText` columns encrypt and decrypt with ``box``
+    (a :class:`shared.crypto.SecretBox`)."""
+    _BOXES[engine.dialect] = box
+
+
+def _box(dialect):
+    box = _BOXES.get(dialect)
+    if box is None:
+        raise RuntimeError("an EncryptedText column was used on an engine without a key: "
+                           "call shared.db.encrypt_with(engine, box) (Runtime does)")
+    return box
+
+
+class _Unsearchable(sa.types.TypeDecorator.Comparator):
+    """Fernet is randomised: ``body == x`` or ``LIKE`` would silently match nothing.
+    Only ``IS [NOT] NULL`` is allowed on an encrypted column."""
+
+    def operate(self, op, *other, **kwargs):
+        from sqlalchemy.sql import operators
+        from sqlalchemy.sql.elements import BindParameter, ColumnElement
+
+        if op in (operators.is_, operators.is_not) or (
+                # None is IS NULL; column == column is how the ORM finds a mapped column
+                op in (operators.eq, operators.ne) and len(other) == 1 and (
+                    other[0] is None or (isinstance(other[0], ColumnElement)
+                                         and not isinstance(other[0], BindParameter)))):
+            return super().operate(op, *other, **kwargs)
+        raise TypeError(f"{self.expr} is encrypted at rest: it cannot be compared, searched "
+                        "or sorted in SQL (filter on another column, then read it)")
+
+    def reverse_operate(self, op, other, **kwargs):
+        raise TypeError(f"{self.expr} is encrypted at rest: it cannot be compared in SQL")
+
+
+class EncryptedText(sa.types.TypeDecorator):
+    """Text stored as a Fernet token (Text in the schema) and handed back in clear.
+
+    Rows written before encryption (plain text) are read as they are: a value that is
+    not a Fernet token is returned unchanged (docs/decisions.md, "Message bodies are
+    encrypted at rest").  A token that does not decrypt (a wrong ``HYSBYS_SECRET_KEY``)
+    raises rather than show ciphertext as a message.
+    """
+
+    impl = sa.Text
+    cache_ok = True
+    comparator_factory = _Unsearchable
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise TypeError(f"EncryptedText takes str, not {type(value).__name__}")
+        return _box(dialect).encrypt(value)
+
+    def process_result_value(self, value, dialect):
+        if value is None or not _FERNET_TOKEN.fullmatch(value):
+            return value
+        return _box(dialect).decrypt(value)
 
 
 def autogenerate(service: str, migrations_dir: Path, message: str, database_url: str) -> None:

@@ -5,7 +5,10 @@ A tenant keeps personal data (numbers, addresses, message bodies) for
 The period is counted in Europe/London calendar days, so a day's rows all go
 together: with 7 days, on 25 November everything created before 18 November
 (local midnight) is deleted.  A service first folds what it wants to keep into
-aggregates, then calls :func:`purge` with the tables that hold personal data.
+aggregates, then calls :func:`purge` with the tables that hold personal data:
+:class:`PersonalData` rows go whole (with rows that depend on them);
+:class:`PersonalColumns` rows are records the tenant keeps, whose personal
+columns are blanked instead.
 
 Deletion runs in small batches, each its own transaction, so a purge of a
 million rows never holds a long lock and a crash mid-way just leaves the rest
@@ -39,14 +42,46 @@ Progress = Callable[[str, str, int], None]   # (table, tenant slug, rows deleted
 
 @dataclass(frozen=True)
 class PersonalData:
-    """A table holding personal data: an ORM class with ``tenant_id`` and a timestamp column."""
+    """A table holding personal data: an ORM class with ``tenant_id`` and a timestamp column.
+
+    Its rows go whole.  ``dependents`` are ``(model, column)`` pairs whose rows refer to
+    a purged row's key and go with it, in the same transaction (an appointment's
+    reminder occurrences, which copy its personalisation).
+    """
 
     model: type
     timestamp: str = "created_at"
+    dependents: tuple[tuple[type, str], ...] = ()
 
     @property
     def table(self) -> str:
         return self.model.__tablename__  # type: ignore[attr-defined]
+
+    def remove(self, db: Database, tenant_id: str, before: dt.datetime, batch: int,
+               progress: Callable[[int], object]) -> int:
+        return _purge_one(db, self, tenant_id, before, batch, progress)
+
+
+@dataclass(frozen=True)
+class PersonalColumns:
+    """A record the tenant keeps whose personal columns are blanked (set NULL) after retention.
+
+    ``when`` narrows which rows are due (a service request only once it is closed);
+    the timestamp is then the last change.  A blanked row is not touched again.
+    """
+
+    model: type
+    timestamp: str
+    columns: tuple[str, ...]
+    when: Callable[[type], sa.ColumnElement[bool]] | None = None
+
+    @property
+    def table(self) -> str:
+        return self.model.__tablename__  # type: ignore[attr-defined]
+
+    def remove(self, db: Database, tenant_id: str, before: dt.datetime, batch: int,
+               progress: Callable[[int], object]) -> int:
+        return _blank_one(db, self, tenant_id, before, batch, progress)
 
 
 def retention_days(tenant: Tenant) -> int:
@@ -82,9 +117,11 @@ def cutoff(now: dt.datetime, days: int) -> dt.datetime:
     return day_bounds(first_kept_day(now, days))[0]
 
 
-def purge(db: Database, targets: Iterable[PersonalData], *, now: dt.datetime | None = None,
-          batch: int = BATCH, progress: Progress | None = None) -> dict[str, int]:
-    """Delete every tenant's rows that are past its retention; answers rows deleted per table."""
+def purge(db: Database, targets: Iterable[PersonalData | PersonalColumns], *,
+          now: dt.datetime | None = None, batch: int = BATCH,
+          progress: Progress | None = None) -> dict[str, int]:
+    """Delete (or blank) every tenant's rows that are past its retention; answers rows
+    deleted (or blanked) per table."""
     now = now or utcnow()
     targets = list(targets)
     with db.read() as session:
@@ -94,10 +131,11 @@ def purge(db: Database, targets: Iterable[PersonalData], *, now: dt.datetime | N
         before = cutoff(now, days)
         for target in targets:
             report = _reporter(progress, target.table, slug)
-            count = _purge_one(db, target, tenant_id, before, batch, report)
+            count = target.remove(db, tenant_id, before, batch, report)
             deleted[target.table] += count
             if count:
-                log.info("retention: deleted %d %s rows of %s created before %s", count,
+                log.info("retention: %s %d %s rows of %s older than %s",
+                         "blanked" if isinstance(target, PersonalColumns) else "deleted", count,
                          target.table, slug, before.isoformat())
     METRICS.retention_last_success.labels(service=db.service).set(time.time())
     return deleted
@@ -122,7 +160,33 @@ def _purge_one(db: Database, target: PersonalData, tenant_id: str, before: dt.da
                    else [tuple(r) for r in session.execute(sa.select(*keys).where(old)
                                                            .limit(batch))])
             if ids:
+                for dependent, column in target.dependents:
+                    session.execute(sa.delete(dependent).where(getattr(dependent, column).in_(ids)))
                 session.execute(sa.delete(model).where(pk.in_(ids)))
+        if not ids:
+            return total
+        total += len(ids)
+        METRICS.retention_purged.labels(service=db.service, table=target.table).inc(len(ids))
+        progress(total)
+        if len(ids) < batch:
+            return total
+
+
+def _blank_one(db: Database, target: PersonalColumns, tenant_id: str, before: dt.datetime,
+               batch: int, progress: Callable[[int], object]) -> int:
+    model = target.model
+    (pk,) = sa.inspect(model).primary_key
+    due = [model.tenant_id == tenant_id, getattr(model, target.timestamp) < before,
+           sa.or_(*(getattr(model, c).is_not(None) for c in target.columns))]
+    if target.when is not None:
+        due.append(target.when(model))
+    total = 0
+    while True:
+        with db.transaction() as session:
+            ids = session.scalars(sa.select(pk).where(*due).limit(batch)).all()
+            if ids:
+                session.execute(sa.update(model).where(pk.in_(ids))
+                                .values({c: None for c in target.columns}))
         if not ids:
             return total
         total += len(ids)

@@ -37,6 +37,12 @@ _DEV_SALT = b"hysb"
 # deliveries instead of looping forever.
 DELIVERY_LIMIT = 20
 
+# Dead letters carry recipients and personalisation: a message left in a ``<queue>.dlq``
+# is dropped this long after it was dead-lettered (replay or inspect it before).  A
+# policy, not an ``x-message-ttl`` queue argument: a queue's arguments cannot change
+# once declared (RabbitMQ refuses the redeclaration), a policy applies to existing queues.
+DLQ_TTL_DAYS = 14
+
 
 def rabbit_password_hash(password: str, salt: bytes = _DEV_SALT) -> str:
     """RabbitMQ's ``rabbit_password_hashing_sha256``: base64(salt + sha256(salt + password))."""
@@ -83,7 +89,11 @@ def _policies() -> list[dict]:
     names = "|".join(re.escape(spec.name) for spec in topology.QUEUES)
     return [{"name": "hysbys-consumer-queues", "vhost": VHOST, "pattern": f"^({names})$",
              "apply-to": "queues", "priority": 10,
-             "definition": {"delivery-limit": DELIVERY_LIMIT}}]
+             "definition": {"delivery-limit": DELIVERY_LIMIT}},
+            {"name": "hysbys-dead-letter-queues", "vhost": VHOST,
+             "pattern": f"^({names}){re.escape(topology.DLQ_SUFFIX)}$",
+             "apply-to": "queues", "priority": 10,
+             "definition": {"message-ttl": DLQ_TTL_DAYS * 24 * 3600 * 1000}}]
 
 
 def build_definitions(include_users: bool = True) -> dict:

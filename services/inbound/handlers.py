@@ -21,17 +21,12 @@ from shared.events import Event
 from shared.tenancy import TENANCY_HANDLERS
 
 
-def remember_last_sent(event: Event, session: Session) -> None:
-    """notification.sent: this text is now the one a reply from that citizen answers.
-
-    Only text messages: a reply comes by text, so an email is never its context.
-    Events can arrive out of order (a retry, a replay), so an older send never
-    replaces a newer one.
-    """
+def _conversation(event: Event) -> dict | None:
+    """The conversation row a ``notification.sent`` makes, or None (not a text)."""
     d = event.data
     if d.get("channel") != "sms" or not d.get("recipient") or event.tenant_id is None:
-        return
-    values = {
+        return None
+    return {
         "tenant_id": str(event.tenant_id),
         "recipient": phone.try_normalise(d["recipient"]) or d["recipient"],
         "notification_id": str(d["notification_id"]),
@@ -41,7 +36,13 @@ def remember_last_sent(event: Event, session: Session) -> None:
         "appointment_reference": _str_or_none(d.get("appointment_reference")),
         "sent_at": event.occurred_at,
     }
-    stmt = insert_for(session, Conversation).values(**values)
+
+
+def _upsert_conversations(session: Session, rows: list[dict]) -> None:
+    """One statement for the lot; an older send never replaces a newer one."""
+    if not rows:
+        return
+    stmt = insert_for(session, Conversation).values(rows)
     session.execute(stmt.on_conflict_do_update(
         index_elements=["tenant_id", "recipient"],
         set_={name: stmt.excluded[name] for name in
@@ -50,18 +51,32 @@ def remember_last_sent(event: Event, session: Session) -> None:
         where=Conversation.sent_at < stmt.excluded.sent_at))
 
 
+def remember_last_sent(event: Event, session: Session) -> None:
+    """notification.sent: this text is now the one a reply from that citizen answers.
+
+    Only text messages: a reply comes by text, so an email is never its context.
+    Events can arrive out of order (a retry, a replay), so an older send never
+    replaces a newer one.
+    """
+    row = _conversation(event)
+    if row is not None:
+        _upsert_conversations(session, [row])
+
+
 def remember_many(events: list[Event], session: Session) -> None:
-    """The batch form: the newest text per citizen in the batch, one upsert each."""
-    newest: dict[tuple[str, str], Event] = {}
+    """The batch form: the newest text per citizen in the batch, in one multi-row upsert
+    (a row may appear once per statement, so the batch is reduced to one per citizen)."""
+    newest: dict[tuple[str, str], dict] = {}
     for event in events:
-        d = event.data
-        if d.get("channel") != "sms" or not d.get("recipient") or event.tenant_id is None:
+        row = _conversation(event)
+        if row is None:
             continue
-        key = (str(event.tenant_id), d["recipient"])
-        if key not in newest or newest[key].occurred_at < event.occurred_at:
-            newest[key] = event
-    for event in newest.values():
-        remember_last_sent(event, session)
+        key = (row["tenant_id"], row["recipient"])
+        if key not in newest or newest[key]["sent_at"] < row["sent_at"]:
+            newest[key] = row
+    rows = [newest[k] for k in sorted(newest)]   # a fixed order: no deadlock between workers
+    for start in range(0, len(rows), 500):       # bounded statement size (SQLite's variables)
+        _upsert_conversations(session, rows[start:start + 500])
 
 
 remember_last_sent.many = remember_many  # type: ignore[attr-defined]

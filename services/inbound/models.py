@@ -6,7 +6,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import UTCDateTime, new_metadata, utcnow
+from shared.db import EncryptedText, UTCDateTime, new_metadata, utcnow
 
 PROVIDERS = ("twilio", "notify")
 REQUEST_STATUSES = ("open", "closed")     # Open311 GeoReport v2 knows these two
@@ -34,7 +34,7 @@ class InboundMessage(Base):
     provider_reference: Mapped[str] = mapped_column(sa.String(64))
     from_number: Mapped[str] = mapped_column(sa.String(32))
     to_number: Mapped[str] = mapped_column(sa.String(32))
-    body: Mapped[str] = mapped_column(sa.Text)
+    body: Mapped[str] = mapped_column(EncryptedText)          # the citizen's words
     keyword: Mapped[str | None] = mapped_column(sa.String(32))
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # HYS-XXXXXX: what the citizen's answer quotes (and the request's, if it made one)
@@ -115,7 +115,7 @@ class ServiceRequest(Base):
     service_code: Mapped[str] = mapped_column(sa.String(64))
     status: Mapped[str] = mapped_column(sa.String(16), default="open")
     status_notes: Mapped[str | None] = mapped_column(sa.Text)
-    description: Mapped[str | None] = mapped_column(sa.Text)
+    description: Mapped[str | None] = mapped_column(EncryptedText)   # often a reply's text
     agency_responsible: Mapped[str | None] = mapped_column(sa.String(200))
     service_notice: Mapped[str | None] = mapped_column(sa.Text)
     requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

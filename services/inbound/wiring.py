@@ -57,14 +57,11 @@ class InboundService:
 
 
 def retention_loop(db, interval: float = 300.0):
-    """Replies and conversation context are personal data: purged after each tenant's
-    retention period.  Service requests are the council's record and are kept."""
-    from services.inbound.models import Conversation, InboundMessage
-    from shared import retention
+    """Replies and conversation context purged, closed service requests' citizen details
+    blanked, after each tenant's retention period (:mod:`services.inbound.retention`)."""
+    from services.inbound import retention
 
-    return retention.every(interval, lambda: retention.purge(db, [
-        retention.PersonalData(InboundMessage, "received_at"),
-        retention.PersonalData(Conversation, "sent_at")]), "inbound-retention")
+    return retention.loop(db, interval)
 
 
 def build(settings: Settings, bus: Bus | None = None,

@@ -6,7 +6,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import UTCDateTime, new_metadata, utcnow
+from shared.db import EncryptedText, UTCDateTime, new_metadata, utcnow
 
 STATUSES = ("created", "sending", "sent", "delivered", "permanent-failure",
             "temporary-failure", "technical-failure", "suppressed", "deferred")
@@ -68,8 +68,9 @@ class Notification(Base):
     channel: Mapped[str] = mapped_column(sa.String(8))
     recipient: Mapped[str | None] = mapped_column(sa.String(320))
     language: Mapped[str | None] = mapped_column(sa.String(8))
-    body: Mapped[str | None] = mapped_column(sa.Text)
-    subject: Mapped[str | None] = mapped_column(sa.Text)
+    # the rendered message (personalised): encrypted at rest
+    body: Mapped[str | None] = mapped_column(EncryptedText)
+    subject: Mapped[str | None] = mapped_column(EncryptedText)
     reference: Mapped[str | None] = mapped_column(sa.String(1000), index=True)
     status: Mapped[str] = mapped_column(sa.String(24), default="created")
     status_reason: Mapped[str | None] = mapped_column(sa.String(500))
@@ -116,7 +117,7 @@ class ReceivedText(Base):
     tenant_id: Mapped[str] = mapped_column(sa.String(36))
     user_number: Mapped[str] = mapped_column(sa.String(32))
     notify_number: Mapped[str] = mapped_column(sa.String(32))
-    content: Mapped[str] = mapped_column(sa.Text)
+    content: Mapped[str] = mapped_column(EncryptedText)       # the citizen's words
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TextIO
 
 from services.notify import opendata
@@ -46,8 +46,10 @@ def loop(db: Database, interval: float = INTERVAL) -> Callable[[threading.Event]
     return retention.every(interval, lambda: run_once(db), "notify-retention")
 
 
-def run_and_report(db: Database, out: TextIO | None = None) -> int:
-    """``hysbys retention run``: one roll-up and purge now, printing progress as it deletes."""
+def run_and_report(db: Database, out: TextIO | None = None, *,
+                   also: Iterable[tuple[str, Callable[..., dict[str, int]], Database]] = ()) -> int:
+    """``hysbys retention run``: one roll-up and purge now, printing progress as it deletes;
+    then each of ``also`` — (service, its ``run_once``, its database): inbound, scheduler."""
     out = out or sys.stdout
 
     def progress(table: str, slug: str, deleted: int) -> None:
@@ -58,4 +60,9 @@ def run_and_report(db: Database, out: TextIO | None = None) -> int:
     deleted = run_once(db, progress=progress)
     print("Done: " + ", ".join(f"{n:,} {table}" for table, n in deleted.items()) + " deleted.",
           file=out, flush=True)
+    for service, run, other in also:
+        print(f"{service}: purging (or blanking) personal data past retention…", file=out, flush=True)
+        deleted = run(other, progress=progress)
+        print("Done: " + ", ".join(f"{n:,} {table}" for table, n in deleted.items()) + ".",
+              file=out, flush=True)
     return 0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from services.scheduler import api, handlers
+from services.scheduler import api, handlers, retention
 from services.scheduler.ticker import Ticker
 from shared import inbox
 from shared.bus import Bus
@@ -50,8 +50,11 @@ class SchedulerService:
         return inbox.queue_dispatchers(self.runtime.db, SERVICE, handlers.routes())
 
     def background(self, with_ticker: bool = True) -> Background:
-        """Worker and relay, plus the ticker unless it runs as its own process."""
-        loops = [self.ticker.run_forever] if with_ticker else []
+        """Worker, relay and the appointments' retention, plus the ticker unless it runs as
+        its own process."""
+        loops = [retention.loop(self.runtime.db)]
+        if with_ticker:
+            loops.append(self.ticker.run_forever)
         return Background(self.runtime, self.queue_handlers(), loops)
 
 

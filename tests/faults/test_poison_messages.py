@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from kombu import Connection, Producer
 
 from shared import events, topology
+from shared.crypto import SecretBox
 from tests.faults.harness import ROOT, TENANTS, assert_exactly_once
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -93,4 +94,5 @@ def test_poison_is_dead_lettered_with_its_reason_the_queue_flows_and_replay_send
     with run.engine.connect() as conn:
         body = conn.execute(sa.text("SELECT body FROM notify.notifications WHERE id = :id"),
                             {"id": ids["unrenderable_notification"]}).scalar()
-    assert body.endswith("Bin collection tomorrow.")
+    assert SecretBox(run.env["HYSBYS_SECRET_KEY"]).decrypt(body).endswith(   # encrypted at rest
+        "Bin collection tomorrow.")

@@ -238,7 +238,7 @@ def test_definitions_declare_no_queue_the_topology_does_not_know():
 
 
 def test_the_delivery_limit_policy_matches_every_consumer_queue_and_nothing_else():
-    (policy,) = definitions()["policies"]
+    policy = next(p for p in definitions()["policies"] if p["name"] == "hysbys-consumer-queues")
     pattern = re.compile(policy["pattern"])
     for spec in topology.QUEUES:
         assert pattern.match(spec.name)

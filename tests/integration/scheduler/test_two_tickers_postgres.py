@@ -8,11 +8,13 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 
 from services.scheduler.models import Campaign, Occurrence, Subscriber
 from services.scheduler.ticker import Ticker
 from services.scheduler.wiring import MIGRATIONS
-from shared.db import Database, upgrade, utcnow
+from shared.crypto import SecretBox
+from shared.db import Database, encrypt_with, upgrade, utcnow
 from shared.outbox import OutboxRow
 from shared.tenancy import Tenant
 
@@ -24,6 +26,7 @@ AUDIENCE = 2000
 @pytest.fixture
 def db(pg_url):
     database = Database.connect(pg_url, "scheduler")
+    encrypt_with(database.engine, SecretBox(Fernet.generate_key().decode()))   # outbox bodies
     upgrade(database, MIGRATIONS)
     yield database
     database.dispose()
