@@ -124,9 +124,6 @@ def cmd_serve(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    import os as _os
-    if _os.environ.get("XSWITCH_INTERVAL"):
-        sys.setswitchinterval(float(_os.environ["XSWITCH_INTERVAL"]))
     settings = _settings()
     logs.configure(settings.log_level, settings.log_json)
     svc = _service(settings, args.service)
