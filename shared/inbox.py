@@ -54,9 +54,11 @@ def claim_many(session: Session, events: list[Event], consumer: str) -> set[str]
     now = utcnow()
     rows = [{"event_id": str(e.id), "consumer": consumer, "event_type": e.type,
              "processed_at": now} for e in events]
-    stmt = (insert_for(session, InboxRow).values(rows).on_conflict_do_nothing()
+    # executemany form (SQLAlchemy's "insertmanyvalues"): one compiled, cached statement
+    # sent in pages with RETURNING, instead of compiling a 200-row VALUES every batch
+    stmt = (insert_for(session, InboxRow.__table__).on_conflict_do_nothing()
             .returning(InboxRow.event_id))
-    return set(session.scalars(stmt).all())
+    return set(session.execute(stmt, rows).scalars().all())
 
 
 class _Dispatcher:

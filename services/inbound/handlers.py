@@ -42,13 +42,14 @@ def _upsert_conversations(session: Session, rows: list[dict]) -> None:
     """One statement for the lot; an older send never replaces a newer one."""
     if not rows:
         return
-    stmt = insert_for(session, Conversation).values(rows)
+    # executemany form: one cached statement, sent by SQLAlchemy as multi-row pages
+    stmt = insert_for(session, Conversation.__table__)
     session.execute(stmt.on_conflict_do_update(
         index_elements=["tenant_id", "recipient"],
         set_={name: stmt.excluded[name] for name in
               ("notification_id", "campaign_id", "appointment_id", "appointment_reference",
                "sent_at")},
-        where=Conversation.sent_at < stmt.excluded.sent_at))
+        where=Conversation.__table__.c.sent_at < stmt.excluded.sent_at), rows)
 
 
 def remember_last_sent(event: Event, session: Session) -> None:
@@ -75,8 +76,7 @@ def remember_many(events: list[Event], session: Session) -> None:
         if key not in newest or newest[key]["sent_at"] < row["sent_at"]:
             newest[key] = row
     rows = [newest[k] for k in sorted(newest)]   # a fixed order: no deadlock between workers
-    for start in range(0, len(rows), 500):       # bounded statement size (SQLite's variables)
-        _upsert_conversations(session, rows[start:start + 500])
+    _upsert_conversations(session, rows)
 
 
 remember_last_sent.many = remember_many  # type: ignore[attr-defined]

@@ -57,6 +57,10 @@ class Notification(Base):
     __table_args__ = (
         sa.Index("ix_notifications_dispatch", "status", "urgent", "not_before"),
         sa.Index("ix_notifications_tenant_created", "tenant_id", "created_at"),
+        # the dispatcher's queue (migration 0004): only rows waiting to be sent
+        sa.Index("ix_notifications_queue", "tenant_id", sa.text("urgent DESC"), "created_at",
+                 postgresql_where=sa.text("status = 'created'"),
+                 sqlite_where=sa.text("status = 'created'")),
     )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
