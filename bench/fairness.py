@@ -143,7 +143,7 @@ def platform_fairness(n: int, log_dir: str | None) -> tuple[dict, dict]:
             finally:
                 busy.stop()
             urgent = {**_settle(p.handoff_times, busy.sent), "request_errors": busy.errors}
-            calls = p.proc("notify-worker").metric("hysbys_provider_calls_total",
+            calls = p.proc("notify-dispatcher").metric("hysbys_provider_calls_total",
                                                    {"provider": "simulator"})
             everything = p.wait_handed_off(0, due)      # the broadcast and every urgent one
             broadcast = sending_figures(outcome, calls, p.stack, time.monotonic() - started)

@@ -45,9 +45,11 @@ class Platform:
         subprocess.run([sys.executable, "-m", "services.cli", "db", "upgrade"], env=env,
                        check=True, capture_output=True)
         stack = Stack(env)
+        # as docker-compose runs it: notify's consumers and its dispatcher in two processes
         for i in range(notify_workers):
             stack.add(f"notify-worker-{i}" if notify_workers > 1 else "notify-worker",
-                      ["worker", "notify"], log_dir=log_dir)
+                      ["worker", "notify", "--no-dispatcher"], log_dir=log_dir)
+        stack.add("notify-dispatcher", ["dispatcher"], log_dir=log_dir)
         stack.add("scheduler-worker", ["worker", "scheduler"], log_dir=log_dir)
         stack.add("inbound-worker", ["worker", "inbound"], log_dir=log_dir)
         stack.add("scheduler-ticker", ["ticker"], log_dir=log_dir)

@@ -39,11 +39,11 @@ def platform_bin_night(n: int, tenants: int = TENANTS, log_dir: str | None = Non
             due = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=5)
             p.schedule_broadcasts(ts, due)
             if os.environ.get("HYSBYS_BENCH_PROFILE"):      # a directory for flame graphs
-                p.stack.profile(["notify-worker", "scheduler-ticker", "scheduler-worker",
+                p.stack.profile(["notify-worker", "notify-dispatcher", "scheduler-ticker", "scheduler-worker",
                                  "inbound-worker"], os.environ["HYSBYS_BENCH_PROFILE"], 60,
                                 os.environ.get("HYSBYS_BENCH_PROFILE_FORMAT", "flamegraph"))
             outcome = p.wait_handed_off(n, due, timeout=timeout, progress=progress("platform"))
-            calls = p.proc("notify-worker").metric(
+            calls = p.proc("notify-dispatcher").metric(
                 "hysbys_provider_calls_total", {"provider": "simulator"})
             figures = sending_figures(outcome, calls, p.stack, time.monotonic() - started)
             if os.environ.get("HYSBYS_BENCH_PROFILE"):

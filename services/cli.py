@@ -4,6 +4,7 @@
     hysbys serve notify|inbound|scheduler    one service's HTTP API
     hysbys worker notify|inbound|scheduler   its consumers, relay (and dispatcher)
     hysbys ticker                            the scheduler's ticker
+    hysbys dispatcher                        notify's dispatcher alone (beside worker --no-dispatcher)
     hysbys relay [SERVICE ...]               outbox relays only
     hysbys db upgrade                        migrate every service's schema
     hysbys tenants create|list               onboard councils and health boards
@@ -127,12 +128,30 @@ def cmd_worker(args) -> int:
     settings = _settings()
     logs.configure(settings.log_level, settings.log_json)
     svc = _service(settings, args.service)
-    bg = svc.background(with_ticker=False) if args.service == "scheduler" else svc.background()
+    if args.service == "scheduler":
+        bg = svc.background(with_ticker=False)
+    elif args.service == "notify":
+        bg = svc.background(dispatcher=not args.no_dispatcher)
+    else:
+        bg = svc.background()
     with svc.runtime.bus.connection() as conn:
         svc.runtime.bus.declare(conn)
     bg.start()
     _serve_worker_metrics(settings)
     print(f"hysbys {args.service} worker running", flush=True)
+    _wait_for_signal()
+    bg.stop()
+    return 0
+
+
+def cmd_dispatcher(_args) -> int:
+    settings = _settings()
+    logs.configure(settings.log_level, settings.log_json)
+    svc = _service(settings, "notify")
+    bg = svc.background(consumers=False)       # the dispatcher, and a relay for its events
+    bg.start()
+    _serve_worker_metrics(settings)
+    print("hysbys dispatcher running", flush=True)
     _wait_for_signal()
     bg.stop()
     return 0
@@ -306,7 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run one service's consumers and relay")
     worker.add_argument("service", choices=SERVICES)
+    worker.add_argument("--no-dispatcher", action="store_true",
+                        help="notify: leave sending to a separate `hysbys dispatcher`")
     worker.set_defaults(func=cmd_worker)
+
+    sub.add_parser("dispatcher", help="run notify's dispatcher (hands notifications to "
+                   "providers) as its own process; run one").set_defaults(func=cmd_dispatcher)
 
     sub.add_parser("ticker", help="run the scheduler's ticker").set_defaults(func=cmd_ticker)
 

@@ -156,13 +156,19 @@ class Dispatcher:
                 return []
             share = max(1, self.batch // len(tenant_ids))
             claims: list[Claim] = []
-            for tenant_id in tenant_ids:
-                tenant = session.get(Tenant, tenant_id)
-                q = (sa.select(Notification).where(due, Notification.tenant_id == tenant_id)
-                     .order_by(Notification.urgent.desc(), Notification.created_at).limit(share))
-                if self.db.dialect == "postgresql":
-                    q = q.with_for_update(skip_locked=True)
-                claims.extend(self._admit(session.scalars(q).all(), tenant, now))
+            tenants = {t.id: t for t in session.scalars(
+                sa.select(Tenant).where(Tenant.id.in_(tenant_ids)))}
+            # one flush of every claimed row at the end, not one per tenant (each query
+            # below would otherwise flush the rows the tenant before it claimed)
+            with session.no_autoflush:
+                for tenant_id in tenant_ids:
+                    q = (sa.select(Notification).where(due, Notification.tenant_id == tenant_id)
+                         .order_by(Notification.urgent.desc(), Notification.created_at)
+                         .limit(share))
+                    if self.db.dialect == "postgresql":
+                        q = q.with_for_update(skip_locked=True)
+                    claims.extend(self._admit(session.scalars(q).all(),
+                                              tenants.get(tenant_id), now))
             session.flush()
         return claims
 

@@ -83,12 +83,19 @@ class NotifyService:
     def queue_handlers(self) -> dict:
         return inbox.queue_dispatchers(self.runtime.db, SERVICE, handlers.routes(box=self.runtime.box))
 
-    def background(self) -> Background:
-        queue_handlers = self.queue_handlers()
-        queue_handlers["notify.requests"] = _ThenNudge(queue_handlers["notify.requests"],
-                                                       self.nudge)
-        return Background(self.runtime, queue_handlers,
-                          [self.dispatcher.run_forever, retention.loop(self.runtime.db)])
+    def background(self, *, consumers: bool = True, dispatcher: bool = True) -> Background:
+        """The service's loops: its queues' consumers (and the retention purge), the
+        dispatcher, and the outbox relay.  ``hysbys worker notify`` runs them all in one
+        process; at scale the dispatcher runs as its own process (``hysbys dispatcher``,
+        one per deployment: the sender throttles are per process) beside
+        ``hysbys worker notify --no-dispatcher``, so the two share no interpreter lock."""
+        queue_handlers = self.queue_handlers() if consumers else {}
+        if consumers:
+            queue_handlers["notify.requests"] = _ThenNudge(queue_handlers["notify.requests"],
+                                                           self.nudge)
+        loops = ([self.dispatcher.run_forever] if dispatcher else []) + (
+            [retention.loop(self.runtime.db)] if consumers else [])
+        return Background(self.runtime, queue_handlers, loops)
 
 
 class _ThenNudge:

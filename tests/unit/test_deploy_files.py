@@ -41,7 +41,7 @@ def hysbys_compose_services() -> dict[str, dict]:
 
 def worker_service(command) -> str | None:
     """The service a `hysbys worker <service>` command runs, else None."""
-    if isinstance(command, list) and command[:2] == ["hysbys", "worker"] and len(command) == 3:
+    if isinstance(command, list) and command[:2] == ["hysbys", "worker"] and len(command) >= 3:
         return command[2]
     return None
 
@@ -101,7 +101,10 @@ def test_docker_compose_file_parses_and_runs_the_whole_platform():
     commands = [svc.get("command") for svc in hysbys_compose_services().values()]
     for service in SERVICES:
         assert ["hysbys", "serve", service] in commands
-        assert ["hysbys", "worker", service] in commands
+        assert any(worker_service(c) == service for c in commands)
+    # notify's consumers scale; its dispatcher runs once, beside them
+    assert ["hysbys", "worker", "notify", "--no-dispatcher"] in commands
+    assert ["hysbys", "dispatcher"] in commands
     assert ["hysbys", "ticker"] in commands
     assert ["hysbys", "db", "upgrade"] in commands
 
@@ -358,3 +361,15 @@ def test_the_ci_script_is_executable_and_stops_on_the_first_error():
     assert os.access(script, os.X_OK)
     assert "set -euo pipefail" in script.read_text()
     assert "make test" in script.read_text()
+
+
+def test_kubernetes_runs_exactly_one_dispatcher_never_two_during_a_rollout():
+    dispatchers = [doc for _, doc in k8s_documents() if doc["kind"] == "Deployment" and any(
+        c.get("command") == ["hysbys", "dispatcher"]
+        for c in doc["spec"]["template"]["spec"]["containers"])]
+    assert len(dispatchers) == 1
+    spec = dispatchers[0]["spec"]
+    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
+    scaled = {doc["spec"]["scaleTargetRef"]["name"] for _, doc in k8s_documents()
+              if doc["kind"] == "ScaledObject"}
+    assert dispatchers[0]["metadata"]["name"] not in scaled
