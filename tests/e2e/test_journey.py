@@ -61,6 +61,14 @@ def opted_out_in_notify(platform, tenant_id: str, number: str) -> bool:
         return session.get(Suppression, (tenant_id, "sms", number)) is not None
 
 
+def scheduler_revision(platform, tenant_id: str) -> int:
+    from shared.tenancy import Tenant
+
+    with platform.scheduler.runtime.db.read() as session:
+        replica = session.get(Tenant, tenant_id)
+        return replica.revision if replica else 0
+
+
 def sign(settings, params: dict) -> dict:
     url = settings.public_url("inbound") + "/webhooks/twilio/sms"
     return {"X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(url, params)}
@@ -85,6 +93,10 @@ def test_a_reminder_travels_from_template_to_reply_and_opt_out(platform, monkeyp
                                             "from_number": INBOUND_NUMBER}}})
     assert r.status_code == 200, r.text
     assert "auth_token" not in r.text, "credentials are never returned"
+    # the scheduler plans with the tenant's quiet hours: wait until it has this revision
+    # (else, run after 21:00, the broadcast would wait for 08:00)
+    eventually(lambda: scheduler_revision(platform, tenant["id"]) >= r.json()["revision"],
+               message="tenant revision replicated to the scheduler")
 
     # 2. a bilingual template
     r = requests.post(f"{urls['notify']}/api/templates", json=TEMPLATE,
