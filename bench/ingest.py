@@ -18,7 +18,8 @@ from bench.common import Goal, envelope, log, ratio
 from bench.platform_run import Platform
 from bench.procs import free_port
 
-RATES = [25, 50, 100, 200, 400, 600, 800, 1000, 1250, 1500, 2000, 2500, 3000, 4000]
+RATES = [25, 50, 75, 100, 125, 150, 175, 200, 250, 300, 400, 600, 800, 1000, 1250, 1500, 2000,
+         2500, 3000, 4000]
 NOTIFY_2018_RPS = 360.0
 
 
