@@ -305,9 +305,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--out", type=Path, default=DOC)
+    parser.add_argument("--no-plots", action="store_true",
+                        help="the page without plots (no matplotlib needed)")
     args = parser.parse_args(argv)
     results = load(args.results)
-    images = draw(results, args.out.parent / "img")
+    images = [] if args.no_plots else draw(results, args.out.parent / "img")
     notes = args.results / ANALYSIS
     analysis = notes.read_text() if notes.exists() else ""
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -131,7 +131,7 @@ def test_the_hand_written_analysis_beside_the_results_is_kept_in_the_page(tmp_pa
     (tmp_path / "analysis.md").write_text("## What limits bin-night\n\nThe notify worker.\n")
     out = tmp_path / "docs" / "benchmarks.md"
 
-    report.main(["--results", str(tmp_path), "--out", str(out)])
+    report.main(["--results", str(tmp_path), "--out", str(out), "--no-plots"])
 
     text = out.read_text()
     assert "## What limits bin-night\n\nThe notify worker." in text
