@@ -124,6 +124,20 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def _run_until_signalled(settings: Settings, bg, what: str, declare=None) -> int:
+    """Start ``bg`` (declaring the topology first when given a runtime's bus), serve
+    /metrics, and run until SIGTERM/SIGINT: the shape of every long-running command."""
+    if declare is not None:
+        with declare.connection() as conn:
+            declare.declare(conn)
+    bg.start()
+    _serve_worker_metrics(settings)
+    print(f"hysbys {what} running", flush=True)
+    _wait_for_signal()
+    bg.stop()
+    return 0
+
+
 def cmd_worker(args) -> int:
     settings = _settings()
     logs.configure(settings.log_level, settings.log_json)
@@ -134,27 +148,15 @@ def cmd_worker(args) -> int:
         bg = svc.background(dispatcher=not args.no_dispatcher)
     else:
         bg = svc.background()
-    with svc.runtime.bus.connection() as conn:
-        svc.runtime.bus.declare(conn)
-    bg.start()
-    _serve_worker_metrics(settings)
-    print(f"hysbys {args.service} worker running", flush=True)
-    _wait_for_signal()
-    bg.stop()
-    return 0
+    return _run_until_signalled(settings, bg, f"{args.service} worker", declare=svc.runtime.bus)
 
 
 def cmd_dispatcher(_args) -> int:
     settings = _settings()
     logs.configure(settings.log_level, settings.log_json)
     svc = _service(settings, "notify")
-    bg = svc.background(consumers=False)       # the dispatcher, and a relay for its events
-    bg.start()
-    _serve_worker_metrics(settings)
-    print("hysbys dispatcher running", flush=True)
-    _wait_for_signal()
-    bg.stop()
-    return 0
+    # the dispatcher, and a relay for the events it records
+    return _run_until_signalled(settings, svc.background(consumers=False), "dispatcher")
 
 
 def cmd_ticker(_args) -> int:
@@ -163,13 +165,8 @@ def cmd_ticker(_args) -> int:
     settings = _settings()
     logs.configure(settings.log_level, settings.log_json)
     svc = _service(settings, "scheduler")
-    bg = Background(svc.runtime, {}, [svc.ticker.run_forever])
-    bg.start()
-    _serve_worker_metrics(settings)
-    print("hysbys ticker running", flush=True)
-    _wait_for_signal()
-    bg.stop()
-    return 0
+    return _run_until_signalled(settings, Background(svc.runtime, {}, [svc.ticker.run_forever]),
+                                "ticker")
 
 
 def cmd_relay(args) -> int:

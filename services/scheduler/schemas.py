@@ -400,21 +400,14 @@ class AppointmentOut(Schema):
     updated_at = fields.String(allow_none=True)
 
 
-class UploadRowError(Schema):
-    row = fields.Integer()
-    index = fields.Integer()
-    reason = fields.String()
+class UploadResult(UpsertResult):
+    """A CSV upload's answer: an upsert's counts and row errors, and how it ended."""
 
-
-class UploadResult(Schema):
     complete = fields.Boolean()
     rows = fields.Integer()
-    created = fields.Integer()
-    updated = fields.Integer()
     opted_out = fields.Integer()
     errors_total = fields.Integer()
     errors_truncated = fields.Boolean()
-    errors = fields.List(fields.Nested(UploadRowError))
 
 
 class PreviewOccurrence(Schema):
