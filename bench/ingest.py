@@ -8,6 +8,7 @@ GOV.UK Notify's published need, 360 requests/s across its fleet in 2018.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -27,6 +28,14 @@ def _http_post(path: str, host: str, port: int, body: bytes, headers: dict) -> b
     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     return (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {len(body)}\r\n"
             f"{head}\r\n").encode() + body
+
+
+def _profile(p: Platform, names: list[str]) -> None:
+    """With ``HYSBYS_BENCH_PROFILE=dir``: py-spy on the API (its gunicorn workers too) and
+    the worker behind it, for the ramp's first two minutes.  Never in a recorded run."""
+    if os.environ.get("HYSBYS_BENCH_PROFILE"):
+        p.stack.profile(names, os.environ["HYSBYS_BENCH_PROFILE"], 120,
+                        os.environ.get("HYSBYS_BENCH_PROFILE_FORMAT", "flamegraph"))
 
 
 def _bare_limit() -> dict:
@@ -74,6 +83,7 @@ def api_ingest() -> dict:
                     "Content-Type": "application/json",
                     "Authorization": f"Bearer {cache['tok']}"})
             log("  platform: POST /v2/notifications/sms")
+            _profile(p, ["notify-api", "notify-worker", "notify-dispatcher"])
             platform = loadgen.ramp("127.0.0.1", port, make, RATES, log=log)
         finally:
             p.stop()
@@ -109,6 +119,7 @@ def inbound_ingest() -> dict:
                                       "Content-Type": "application/x-www-form-urlencoded",
                                       "X-Twilio-Signature": sig})
             log("  platform: POST /webhooks/twilio/sms (signed)")
+            _profile(p, ["inbound-api", "inbound-worker", "scheduler-api"])
             platform = loadgen.ramp("127.0.0.1", port, make, RATES, log=log,
                                     ok_status=(200,))
         finally:

@@ -28,7 +28,7 @@ from kombu import Connection, Consumer, Exchange, Producer, Queue
 from kombu.mixins import ConsumerMixin
 
 from shared import logs, topology
-from shared.events import Event, EventError
+from shared.events import EVENT_SCHEMAS, Event, EventError
 from shared.metrics import METRICS
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,13 @@ class Bus:
         for spec in specs if specs is not None else topology.QUEUES:
             for q in topology.kombu_queues(spec, quorum=self.quorum, native_dlx=not self.is_memory):
                 q(channel).declare()
+            if not self.is_memory:
+                # a binding an earlier release made and this one dropped (notify.callbacks
+                # heard notification.sent until 2026-11): RabbitMQ keeps bindings until
+                # told, and unbinding one that is not there is a no-op
+                for event_type in sorted(set(EVENT_SCHEMAS) - set(spec.event_types)):
+                    channel.queue_unbind(spec.name, topology.EVENTS_EXCHANGE,
+                                         routing_key=event_type)
         if not self.is_memory:
             Exchange(topology.DELAY_EXCHANGE, type="headers", durable=True)(channel).declare()
             for q in topology.kombu_delay_queues(quorum=self.quorum):

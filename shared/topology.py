@@ -41,7 +41,9 @@ _NOTIFICATION_OUTCOMES = ("notification.sent", "notification.delivered", "notifi
 QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("notify.requests", "notify", ("notification.requested",),
               "notifications asked for by the scheduler and the inbound auto-replies"),
-    QueueSpec("notify.callbacks", "notify", _NOTIFICATION_OUTCOMES,
+    # Callbacks go out only on a final outcome, as GOV.UK Notify sends them: binding
+    # notification.sent too would copy every bin-night text into a queue that drops it.
+    QueueSpec("notify.callbacks", "notify", ("notification.delivered", "notification.failed"),
               "delivery-status callbacks to each tenant's own URL (retried through delay queues)"),
     QueueSpec("notify.events", "notify",
               ("subscriber.opted_out", "subscriber.opted_in", "inbound.message.received",

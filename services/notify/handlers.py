@@ -144,9 +144,8 @@ def routes(box=None, http=None) -> dict[str, list]:
 
     callback = _Callbacks(functools.partial(post_status_callback,
                                             http=http or requests.Session(), box=box))
-    outcomes = {t: [callback] for t in ("notification.sent", "notification.delivered",
-                                        "notification.failed", "notification.suppressed",
-                                        "notification.deferred")}
+    # final outcomes only (the queue's binding): Notify calls back on delivered or failed
+    outcomes = {t: [callback] for t in ("notification.delivered", "notification.failed")}
     return {
         **outcomes,
         "notification.requested": [on_notification_requested],

@@ -84,6 +84,48 @@ def take_daily(session: Session, *, tenant_id: str, key_type: str, per_day: int 
                                    headers={"Retry-After": retry_after(now, end)})
 
 
+def take_daily_if_room(session: Session, *, tenant_id: str, key_type: str, per_day: int | None,
+                       count: int, now: dt.datetime) -> None:
+    """Count ``count`` messages against today's limit only if they fit (one conditional
+    upsert); 429 ``TooManyRequestsError`` with nothing counted when they do not.
+
+    For a caller that counts in a short transaction of its own before storing (the
+    v2 API): the counter's row lock is then never held through the store's commit,
+    so one tenant's concurrent sends do not queue behind each other's disk syncs.
+    A send that then fails hands its count back with :func:`give_back_daily`.
+    """
+    if key_type == "test" or count <= 0:
+        return
+    limit = per_day or DEFAULT_PER_DAY
+    start, end = day_window(now)
+    refused = TooManyRequestsError(f"Exceeded send limits ({limit}) for today",
+                                   headers={"Retry-After": retry_after(now, end)})
+    if count > limit:
+        raise refused
+    table = UsageCounter.__table__
+    stmt = insert_for(session, table).values(scope="tenant-day", subject=tenant_id,
+                                             window_start=start, count=count)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.scope, table.c.subject, table.c.window_start],
+        set_={"count": table.c.count + stmt.excluded.count},
+        where=table.c.count + stmt.excluded.count <= limit,
+    ).returning(table.c.count)
+    if session.execute(stmt).first() is None:     # the row is there and full: not updated
+        raise refused
+
+
+def give_back_daily(session: Session, *, tenant_id: str, key_type: str, count: int,
+                    now: dt.datetime) -> None:
+    """Undo :func:`take_daily_if_room` for messages that were not stored after all."""
+    if key_type == "test" or count <= 0:
+        return
+    start, _ = day_window(now)
+    table = UsageCounter.__table__
+    session.execute(table.update().where(
+        table.c.scope == "tenant-day", table.c.subject == tenant_id,
+        table.c.window_start == start, table.c.count >= count).values(count=table.c.count - count))
+
+
 def remaining_today(session: Session, *, tenant_id: str, per_day: int | None,
                     now: dt.datetime) -> int:
     """How many more messages the tenant may send today (for bulk sends)."""

@@ -48,3 +48,17 @@ def test_a_connection_back_in_the_pool_a_moment_ago_is_not_pinged(pg_url):
         assert pings == [1]
     finally:
         engine.dispose()
+
+
+def test_only_a_counting_transaction_commits_without_waiting_for_the_disk(pg_url):
+    database = dbmod.Database(dbmod.make_engine(pg_url, "notify"), "notify")
+    show = sa.text("SHOW synchronous_commit")
+    try:
+        with database.transaction(durable=False) as session:
+            assert session.execute(show).scalar() == "off"
+        with database.transaction() as session:     # the same pooled connection, reset
+            assert session.execute(show).scalar() == "on"
+        with database.read() as session:
+            assert session.execute(show).scalar() == "on"
+    finally:
+        database.dispose()

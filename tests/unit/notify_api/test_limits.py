@@ -119,3 +119,38 @@ def test_a_refused_send_does_not_use_up_the_days_allowance(notify):
         limits.take_daily(session, tenant_id="t", key_type="live", per_day=5, count=1, now=now)
     with notify.runtime.db.read() as session:
         assert limits.remaining_today(session, tenant_id="t", per_day=6, now=now) == 1
+
+
+def test_a_count_taken_only_if_there_is_room_leaves_a_full_day_as_it_was(notify):
+    now = utc("2026-01-14 10:00")
+    with notify.runtime.db.transaction(durable=False) as session:
+        for _ in range(3):
+            limits.take_daily_if_room(session, tenant_id="t", key_type="live", per_day=3,
+                                      count=1, now=now)
+    with pytest.raises(TooManyRequestsError), \
+            notify.runtime.db.transaction(durable=False) as session:
+        limits.take_daily_if_room(session, tenant_id="t", key_type="live", per_day=3, count=1,
+                                  now=now)
+    with pytest.raises(TooManyRequestsError), \
+            notify.runtime.db.transaction(durable=False) as session:
+        limits.take_daily_if_room(session, tenant_id="u", key_type="live", per_day=3, count=4,
+                                  now=now)
+    with notify.runtime.db.read() as session:
+        assert limits.remaining_today(session, tenant_id="t", per_day=3, now=now) == 0
+        assert limits.remaining_today(session, tenant_id="u", per_day=3, now=now) == 3
+
+
+def test_a_send_refused_after_it_was_counted_hands_its_count_back(notify, client, sms_template,
+                                                                 tenant):
+    client.patch(f"/admin/tenants/{tenant.id}", json={"daily_message_limit": 1},
+                 headers={"Authorization": f"Bearer {notify.runtime.settings.admin_token}"})
+    missing = client.post("/v2/notifications/sms", headers=tenant.live, json={
+        "phone_number": "07700900111", "template_id": sms_template["id"]})
+    assert errors(missing)[:2] == (400, "BadRequestError")
+    bad_number = client.post("/v2/notifications/sms", headers=tenant.live, json={
+        "phone_number": "0770", "template_id": sms_template["id"],
+        "personalisation": {"name": "Dai", "bin type": "du"}})
+    assert errors(bad_number)[:2] == (400, "ValidationError")
+    # neither used the day's one message
+    assert send(client, tenant.live, sms_template["id"]).status_code == 201
+    assert errors(send(client, tenant.live, sms_template["id"]))[0] == 429
