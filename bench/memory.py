@@ -2,7 +2,7 @@
 
 A wrapper round :mod:`bench.scheduler_memory` (the scheduler engineer's
 measurement: seed with COPY, then plan and emit the evening in a fresh process
-whose ``ru_maxrss`` is the figure), on a throwaway PostgreSQL database, written
+whose own peak RSS, ``VmHWM``, is the figure), on a throwaway PostgreSQL database, written
 in the same results shape as the other scenarios.
 
 There is no peer figure: GOV.UK Notify has no scheduler (a service team's own

@@ -166,8 +166,21 @@ def run_evening(database_url: str) -> dict:
 
 
 def _rss_mb() -> float:
-    # ru_maxrss is KiB on Linux: the peak of this process so far
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    """This process's peak RSS so far, in MB: ``VmHWM``, the high-water mark of its own
+    address space.  Not ``ru_maxrss``: Linux carries that across fork and exec, so a
+    fresh process started by a big one reports its parent's size (the recorded runs
+    before 2026-11-26 said 171 MB "after imports" because the bench process was that
+    big when it started this one)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    # not Linux: ru_maxrss (KiB on Linux, bytes on macOS), which has no such carry-over there
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 1024), 1)
 
 
 def _phase(args: list[str]) -> dict:
