@@ -10,6 +10,7 @@
     hysbys tenants create|list               onboard councils and health boards
     hysbys keys create|revoke                API keys
     hysbys dlq list|replay                   dead-lettered messages
+    hysbys dlq purge --queue Q [--yes]       drop them (or --message-id ID ...); dry run without --yes
     hysbys status [--watch N]                the /ops figures in a terminal
     hysbys retention run                     purge personal data past retention
     hysbys bench [SCENARIO ...]              benchmarks (make bench)
@@ -299,6 +300,8 @@ def cmd_dlq(args) -> int:
     from services import dlq
 
     settings = _settings()
+    # a purge logs a WARNING line for the audit trail: give it the platform's log format
+    logs.configure(settings.log_level, settings.log_json)
     return dlq.run(settings, args)
 
 
@@ -390,6 +393,14 @@ def build_parser() -> argparse.ArgumentParser:
     dr.add_argument("--queue", action="append")
     dr.add_argument("--id", dest="message_id", help="replay only this message id")
     dr.set_defaults(func=cmd_dlq)
+    dp = dsub.add_parser("purge", help="remove dead letters for good (a dry run without --yes)")
+    # one queue, and required: a purge must never reach every DLQ by accident
+    dp.add_argument("--queue", required=True, help="queue name, e.g. notify.requests")
+    dp.add_argument("--message-id", dest="message_id", action="extend", nargs="+",
+                    metavar="ID", help="remove only these message ids (default: every one)")
+    dp.add_argument("--yes", action="store_true",
+                    help="really remove them; without it, only say what would go")
+    dp.set_defaults(func=cmd_dlq)
     return p
 
 
