@@ -1,8 +1,10 @@
 """Where a service team's subscribers come in: ``/api/subscribers`` (JSON) and
-``/api/subscribers/upload`` (a streamed CSV or JSON file of up to a million rows)."""
+``/api/subscribers/upload`` (a streamed CSV or JSON file of up to a million rows) —
+and go: ``DELETE /api/subscribers/<id>`` erases one (a citizen's right to erasure)."""
 from __future__ import annotations
 
 import logging
+import uuid
 
 import sqlalchemy as sa
 from flask import request
@@ -13,7 +15,7 @@ from services.scheduler import schemas, subscribers, uploads
 from services.scheduler.models import Subscriber
 from services.scheduler.paging import links, page
 from shared import phone
-from shared.errors import ApiError, Conflict, ValidationError
+from shared.errors import ApiError, Conflict, NotFound, ValidationError
 from shared.http import authenticated, iso
 from shared.runtime import Runtime
 
@@ -105,7 +107,37 @@ def blueprint(runtime: Runtime) -> Blueprint:
         return {"subscribers": [subscriber_json(s) for s in rows],
                 "links": links(".list_subscribers", rows, args["page_size"])}
 
+    @blp.route("/subscribers/<subscriber_id>", methods=["DELETE"])
+    @blp.response(204)
+    @blp.alt_response(400, "BAD_REQUEST")
+    @blp.alt_response(404, "NOT_FOUND")
+    @blp.doc(security=[{"bearer": []}])
+    def erase_subscriber(subscriber_id: str):
+        """Erase a subscriber (a citizen's right to erasure): their row goes, with their
+        phone, email, language and attributes, and no reminder reaches them afterwards —
+        not even one already planned.  An opt-out held in notify's suppression list is
+        kept (it is the citizen's standing choice), and notifications already sent age
+        out with notify's retention.  Another tenant's id is a 404, like an unknown one."""
+        caller = authenticated(runtime)
+        sid = _subscriber_id(subscriber_id)
+        with runtime.db.transaction() as session:
+            erased = session.execute(sa.delete(Subscriber).where(
+                Subscriber.id == sid, Subscriber.tenant_id == caller.tenant_id)).rowcount
+        if not erased:
+            raise NotFound()
+        # the service team's record of the request: ids only, never the number itself
+        log.info("subscriber %s erased", sid)
+        return ""
+
     return blp
+
+
+def _subscriber_id(value: str) -> str:
+    """The path's id as a canonical UUID (how ids are stored), or a 400 naming it."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValidationError("subscriber_id is not a valid UUID") from None
 
 
 def _write_batch(runtime: Runtime, tenant_id: str, batch: list[tuple[int, dict]],

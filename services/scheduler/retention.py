@@ -9,8 +9,8 @@ and its reminder occurrences copy that personalisation; both go once the tenant'
 Kept on purpose: ``subscribers`` — the audience a citizen (or the team, for them)
 signed up to, kept while they are subscribed; an opted-out subscriber stays so that
 the STOP holds when the same list is uploaded again (an upload never clears it).
-There is no route to remove one yet: an erasure request needs a
-``DELETE /api/subscribers/{id}`` (docs/reliability.md, F5).
+An erasure request removes one with ``DELETE /api/subscribers/{id}`` (docs/scheduling.md,
+"Erasure").
 """
 from __future__ import annotations
 

@@ -53,6 +53,7 @@ BY_ID: dict[tuple[str, str, str], tuple[str, dict | None]] = {
     ("scheduler", "/api/campaigns/<campaign_id>/preview", "GET"): ("/api/campaigns/{campaign}/preview", None),
     ("scheduler", "/api/rounds/<code>", "GET"): ("/api/rounds/{round}", None),
     ("scheduler", "/api/rounds/<code>", "PATCH"): ("/api/rounds/{round}", {"name": "taken over"}),
+    ("scheduler", "/api/subscribers/<subscriber_id>", "DELETE"): ("/api/subscribers/{subscriber}", None),
 }
 # Routes with a variable that is not a tenant's row id, and why.
 NOT_TENANT_ROWS = {
@@ -152,6 +153,7 @@ def test_another_tenants_ids_answer_as_if_they_did_not_exist_and_change_nothing(
         mine = _ask(world, service, "GET", _fill(path, b, b), None, b)
         assert mine.status_code == 200 and "taken over" not in mine.text, (path, mine.text)
     assert b.ids["suppressed"] in _ask(world, "notify", "GET", "/api/suppressions", None, b).text
+    assert b.ids["subscriber"] in _ask(world, "scheduler", "GET", "/api/subscribers", None, b).text
     campaign = _ask(world, "scheduler", "GET", _fill("/api/campaigns/{campaign}", b, b), None, b).json()
     assert campaign["status"] == "scheduled", campaign
     request = _ask(world, "inbound", "GET", _fill("/api/service-requests/{service_request}", b, b), None, b)

@@ -128,6 +128,8 @@ def _scheduler_rows(w: World, o: Owner) -> None:
         "start": "2099-01-06", "description": {"cy": "bagiau", "en": "bags"}}))
     _ok(requests.post(scheduler + "/api/subscribers", headers=h(), timeout=10,
                       json={"phone": o.citizen, "attributes": {"round": o.ids["round"]}}))
+    o.ids["subscriber"] = _ok(requests.get(scheduler + "/api/subscribers", headers=h(), timeout=10,
+                                           params={"phone": o.citizen}))["subscribers"][0]["id"]
     send_at = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30)).isoformat()
     o.ids["campaign"] = _ok(requests.post(scheduler + "/api/campaigns", headers=h(), timeout=10, json={
         "name": f"{o.slug.upper()} broadcast", "kind": "broadcast", "template_id": o.ids["template"],
