@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -92,6 +92,10 @@ class Caller:
     key_id: str
     key_type: str
     scopes: tuple[str, ...]
+    # the row authentication read, for a caller that goes on in the same request: a
+    # session's identity map holds rows weakly, so without this reference a second
+    # ``session.get`` would query again
+    tenant: Tenant | None = field(default=None, compare=False, repr=False)
 
     def allows(self, scope: str) -> bool:
         return not self.scopes or scope in self.scopes
@@ -146,7 +150,7 @@ def authenticate(session: Session, box: SecretBox, authorization: str | None) ->
         if key.revoked_at is not None:
             raise AuthError("Invalid token: API key revoked", 403)
         return Caller(tenant_id=tenant.id, tenant_slug=tenant.slug, key_id=key.id,
-                      key_type=key.key_type, scopes=tuple(key.scopes or ()))
+                      key_type=key.key_type, scopes=tuple(key.scopes or ()), tenant=tenant)
     raise AuthError("Invalid token: API key not found", 403)
 
 

@@ -36,8 +36,7 @@ def guard(runtime: Runtime) -> None:
     # a count, not a record: its commit need not wait for the disk (see Database.transaction)
     with runtime.db.transaction(durable=False) as session:
         caller = authenticated(runtime, session)
-        tenant = session.get(Tenant, caller.tenant_id)   # loaded by authenticate: no query
-        g.tenant = tenant      # read (not changed) by the handler, after this commit
+        tenant = caller.tenant      # read (not changed) by the handler, after this commit
         limits.check_request_rate(session, key_id=caller.key_id, key_type=caller.key_type,
                                   per_minute=tenant.setting("rate_limit_per_minute"), now=utcnow())
     if request.endpoint not in JSON_OR_CSV:
@@ -89,7 +88,7 @@ def blueprint(runtime: Runtime, nudge) -> Blueprint:
         # not wait in turn on the counter's row lock through each other's commit; 429
         # before the template is looked at, as on Notify.  A send that is then refused
         # (400) or cannot be stored hands its count back.
-        tenant: Tenant = g.tenant
+        tenant: Tenant = caller.tenant
         with runtime.db.transaction(durable=False) as session:
             limits.take_daily_if_room(session, tenant_id=tenant.id, key_type=caller.key_type,
                                       per_day=tenant.setting("daily_message_limit"), count=1,
