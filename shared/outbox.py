@@ -26,6 +26,12 @@ log = logging.getLogger(__name__)
 
 class OutboxRow(KernelBase):
     __tablename__ = "outbox"
+    __table_args__ = (
+        # the relay's claim reads only what is waiting, in order, however many published
+        # rows the table still holds (each service's outbox migration adds it)
+        sa.Index("ix_outbox_unpublished", "seq", postgresql_where=sa.text("published_at IS NULL"),
+                 sqlite_where=sa.text("published_at IS NULL")),
+    )
 
     seq: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
                                      primary_key=True, autoincrement=True)
@@ -68,14 +74,7 @@ class Relay:
     def run_once(self, conn) -> int:
         """Publish one batch; returns how many were published."""
         with self.db.transaction() as session:
-            # plain rows, not ORM objects: the relay only reads four columns and marks them
-            query = (sa.select(OutboxRow.seq, OutboxRow.event_id, OutboxRow.event_type,
-                               OutboxRow.body, OutboxRow.correlation_id)
-                     .where(OutboxRow.published_at.is_(None))
-                     .order_by(OutboxRow.seq).limit(self.batch))
-            if self.db.dialect == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows = session.execute(query).all()
+            rows = session.execute(self.claim_query()).all()
             if not rows:
                 return 0
             self.bus.publish_batch(conn, [OutgoingMessage(r.event_id, r.event_type, r.body,
@@ -85,6 +84,18 @@ class Relay:
                             .where(OutboxRow.seq.in_([r.seq for r in rows]))
                             .values(published_at=now))
         return len(rows)
+
+    def claim_query(self) -> sa.Select:
+        """The next batch waiting to be published, oldest first (``ix_outbox_unpublished``).
+
+        Plain rows, not ORM objects: the relay only reads these columns and marks them."""
+        query = (sa.select(OutboxRow.seq, OutboxRow.event_id, OutboxRow.event_type,
+                           OutboxRow.body, OutboxRow.correlation_id)
+                 .where(OutboxRow.published_at.is_(None))
+                 .order_by(OutboxRow.seq).limit(self.batch))
+        if self.db.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return query
 
     def backlog(self) -> tuple[int, float]:
         """(unpublished events, age in seconds of the oldest)."""
