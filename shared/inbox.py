@@ -8,16 +8,29 @@ runs.  The broker ack comes after the commit, in :mod:`shared.bus`.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
 from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from shared import topology
 from shared.db import Database, KernelBase, UTCDateTime, insert_for, utcnow
 from shared.events import Event
 from shared.metrics import METRICS
 
+log = logging.getLogger(__name__)
 EventHandler = Callable[[Event, Session], None]
+
+# An event id is remembered for as long as the event can come again: the longest road
+# back is a replay from its dead-letter queue, whose messages expire after
+# DLQ_TTL_DAYS; one day more for margin.  Older rows are deleted (every worker, hourly):
+# a bin night adds five rows per notification, and an inbox kept forever would fill
+# the disk and slow every claim as its index outgrows memory.
+KEEP = dt.timedelta(days=topology.DLQ_TTL_DAYS + 1)
+CLEANUP_BATCH = 10_000
+CLEANUP_INTERVAL = 3600.0   # seconds
 
 
 class InboxRow(KernelBase):
@@ -143,3 +156,35 @@ def queue_dispatchers(db: Database, service: str, routes: dict[str, list[EventHa
 
     return {spec.name: dispatcher(db, spec.name, {t: routes[t] for t in spec.event_types})
             for spec in topology.queues_for(service)}
+
+
+def cleanup(db: Database, *, keep: dt.timedelta = KEEP, now: dt.datetime | None = None,
+            batch: int = CLEANUP_BATCH) -> int:
+    """Forget event ids older than ``keep``, ``batch`` rows a transaction (a short lock
+    each, never one statement holding a night's rows); answers how many went."""
+    before = (now or utcnow()) - keep
+    deleted = 0
+    while True:
+        with db.transaction() as session:
+            due = (sa.select(InboxRow.event_id, InboxRow.consumer)
+                   .where(InboxRow.processed_at < before).limit(batch))
+            count = session.execute(sa.delete(InboxRow).where(
+                sa.tuple_(InboxRow.event_id, InboxRow.consumer).in_(due))).rowcount or 0
+        deleted += count
+        if count < batch:
+            return deleted
+
+
+def cleanup_loop(db: Database, interval: float = CLEANUP_INTERVAL
+                 ) -> Callable[[threading.Event], None]:
+    """The background loop every worker runs beside its consumers."""
+    def inbox_cleanup(stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                gone = cleanup(db)
+                if gone:
+                    log.info("inbox: forgot %d event ids older than %d days", gone, KEEP.days)
+            except Exception:  # noqa: BLE001 - the next run tries again
+                log.exception("inbox cleanup failed; retrying in %.0fs", interval)
+            stop.wait(interval)
+    return inbox_cleanup

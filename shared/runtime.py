@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from shared import topology
+from shared import inbox, topology
 from shared.bus import Bus, Handler, Worker
 from shared.config import Settings
 from shared.crypto import SecretBox
@@ -152,6 +152,8 @@ class Background:
         self.runtime = runtime
         self.handlers = handlers
         self.loops = list(loops)
+        if handlers:    # a consumer's inbox forgets what can no longer come again
+            self.loops.append(inbox.cleanup_loop(runtime.db))
         if with_relay:
             self.loops.append(runtime.relay.run_forever)
         self.stop_event = threading.Event()

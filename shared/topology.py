@@ -20,6 +20,11 @@ EVENTS_EXCHANGE = "hysbys.events"
 DELAY_EXCHANGE = "hysbys.delay"
 DELAY_TIERS = (1, 5, 30, 120, 600)   # seconds; a retry waits in the first tier >= its backoff
 DLQ_SUFFIX = ".dlq"
+# Dead letters carry recipients and personalisation: a message left in a ``<queue>.dlq``
+# is dropped this long after it was dead-lettered (replay or inspect it before); the
+# policy is in deploy/rabbitmq/definitions.json.  Inboxes remember an event id a day
+# longer, so a replay is still recognised (shared/inbox.py).
+DLQ_TTL_DAYS = 14
 
 
 @dataclass(frozen=True)

@@ -37,11 +37,9 @@ _DEV_SALT = b"hysb"
 # deliveries instead of looping forever.
 DELIVERY_LIMIT = 20
 
-# Dead letters carry recipients and personalisation: a message left in a ``<queue>.dlq``
-# is dropped this long after it was dead-lettered (replay or inspect it before).  A
+# Dead letters expire DLQ_TTL_DAYS (shared/topology.py) after they were dead-lettered.  A
 # policy, not an ``x-message-ttl`` queue argument: a queue's arguments cannot change
 # once declared (RabbitMQ refuses the redeclaration), a policy applies to existing queues.
-DLQ_TTL_DAYS = 14
 
 
 def rabbit_password_hash(password: str, salt: bytes = _DEV_SALT) -> str:
@@ -93,7 +91,7 @@ def _policies() -> list[dict]:
             {"name": "hysbys-dead-letter-queues", "vhost": VHOST,
              "pattern": f"^({names}){re.escape(topology.DLQ_SUFFIX)}$",
              "apply-to": "queues", "priority": 10,
-             "definition": {"message-ttl": DLQ_TTL_DAYS * 24 * 3600 * 1000}}]
+             "definition": {"message-ttl": topology.DLQ_TTL_DAYS * 24 * 3600 * 1000}}]
 
 
 def build_definitions(include_users: bool = True) -> dict:

@@ -1,6 +1,7 @@
 """The delivery contract: nothing lost, nothing done twice (both stacks)."""
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import uuid
 
@@ -8,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.notify.wiring import MIGRATIONS
-from shared import events, inbox, outbox
+from shared import events, inbox, outbox, topology
 from shared.bus import Bus, Worker
 from shared.db import utcnow
 from shared.outbox import OutboxRow, Relay
@@ -136,3 +137,31 @@ def test_the_relay_claims_through_the_unpublished_index_not_past_every_published
         assert "ix_outbox_unpublished" in plan, plan
     else:   # SQLite: the published_at index holds NULLs in rowid (= seq) order already
         assert "SCAN" not in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_an_inbox_forgets_event_ids_only_once_no_replay_can_bring_them_back(runtime):
+    from shared.inbox import KEEP, InboxRow, cleanup
+
+    now = utcnow()
+    ages = [KEEP + dt.timedelta(hours=1)] * 25 + [KEEP - dt.timedelta(hours=1)] * 3
+    with runtime.db.transaction() as session:
+        session.execute(sa.insert(InboxRow), [
+            {"event_id": str(uuid.uuid4()), "consumer": "c", "event_type": "tenant.changed",
+             "processed_at": now - age} for age in ages])
+    # in batches of 10: three transactions, the last one short
+    assert cleanup(runtime.db, now=now, batch=10) == 25
+    with runtime.db.read() as session:
+        left = session.scalars(sa.select(InboxRow.processed_at)).all()
+    assert len(left) == 3
+    assert KEEP.days > topology.DLQ_TTL_DAYS      # a dead letter replayed on its last day
+
+
+def test_every_consuming_worker_runs_the_inbox_cleanup(runtime):
+    from shared.runtime import Background
+
+    consuming = Background(runtime, {"inbound.events": lambda event: None}, [])
+    publishing_only = Background(runtime, {}, [])
+    names = [getattr(loop, "__name__", "") for loop in consuming.loops]
+    assert "inbox_cleanup" in names
+    assert "inbox_cleanup" not in [getattr(loop, "__name__", "") for loop in
+                                   publishing_only.loops]
