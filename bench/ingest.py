@@ -85,9 +85,29 @@ def api_ingest() -> dict:
             log("  platform: POST /v2/notifications/sms")
             _profile(p, ["notify-api", "notify-worker", "notify-dispatcher"])
             platform = loadgen.ramp("127.0.0.1", port, make, RATES, log=log)
+            platform["api_alone"] = _api_alone(p, "POST /v2/notifications/sms", port, make,
+                                               stored=lambda: p.count("notify", "notifications"))
         finally:
             p.stop()
     return ingest_result("api-ingest", platform, _bare_limit())
+
+
+def _api_alone(p: Platform, what: str, port: int, make, stored, ok_status=(200, 201)) -> dict:
+    """The same ramp with the pipeline stopped (workers, dispatcher, ticker): the API's own
+    ceiling, as on a deployment whose APIs have their own machines.  Everything it accepts
+    must be stored (durably: the 201 follows the commit), which is counted."""
+    for name in PIPELINE:
+        p.proc(name).stop()
+    before = stored()
+    log(f"  platform, API alone (pipeline stopped): {what}")
+    result = loadgen.ramp("127.0.0.1", port, make, RATES, log=log, ok_status=ok_status)
+    result["stored"] = stored() - before
+    result["stored_equals_accepted"] = result["stored"] == result["accepted"]
+    return result
+
+
+PIPELINE = ("notify-worker", "notify-dispatcher", "scheduler-worker", "inbound-worker",
+            "scheduler-ticker")
 
 
 def inbound_ingest() -> dict:
@@ -122,6 +142,9 @@ def inbound_ingest() -> dict:
             _profile(p, ["inbound-api", "inbound-worker", "scheduler-api"])
             platform = loadgen.ramp("127.0.0.1", port, make, RATES, log=log,
                                     ok_status=(200,))
+            platform["api_alone"] = _api_alone(
+                p, "POST /webhooks/twilio/sms (signed)", port, make, ok_status=(200,),
+                stored=lambda: p.count("inbound", "inbound_messages"))
         finally:
             p.stop()
     return ingest_result("inbound-ingest", platform, _bare_limit())
@@ -143,12 +166,22 @@ def ingest_result(name: str, platform: dict, limit: dict) -> dict:
          "requests_per_second": NOTIFY_2018_RPS},
         limit, ramp_ceiling_reached=ceiling, ratio_vs_peer=ratio(held, NOTIFY_2018_RPS),
         ratio_vs_limit=vs_limit, goals=goals,
-        summary={"metric": "highest rate held with p99 < 100 ms",
-                 "platform": _at_least(ceiling["platform"]) + f"{held:,.0f} req/s",
+        summary={"metric": "highest rate held with p99 < 100 ms (goals judged with the whole "
+                           "platform sending what it accepts, on the same two cores)",
+                 "platform": _at_least(ceiling["platform"]) + f"{held:,.0f} req/s" + _alone(platform),
                  "peer": f"{NOTIFY_2018_RPS:,.0f} req/s (2018 fleet)",
                  "limit": _at_least(ceiling["limit"]) + f"{bare:,.0f} req/s (bare Flask)",
                  "goal": "≥ 0.5× the bare endpoint, > 360 req/s",
                  "ratio_note": "rate held ÷ Notify's 360/s; rate held ÷ bare endpoint's"})
+
+
+def _alone(platform: dict) -> str:
+    alone = platform.get("api_alone")
+    if not alone:
+        return ""
+    stored = "all stored" if alone.get("stored_equals_accepted") else \
+        f"{alone.get('stored')} stored of {alone.get('accepted')} accepted"
+    return f"; API alone {alone['max_rate_held_rps']:,.0f} req/s ({stored})"
 
 
 def _at_least(ceiling: bool) -> str:

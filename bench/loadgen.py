@@ -142,11 +142,12 @@ def ramp(host: str, port: int, make_request: Callable[[int], bytes], rates: list
     request gets its own index (``make_request(i)``), never reused across steps, so
     a request that must be unique (a webhook's message id) is."""
     _check_loopback(host)
-    sent = 0
+    sent = warm_ok = 0
     if rates and warm_up > 0:
         warm = asyncio.run(_step(host, port, make_request, rates[0], warm_up, connections,
                                  ok_status, first=sent))
         sent += warm.sent
+        warm_ok = warm.ok
     steps: list[StepResult] = []
     for rate in rates:
         result = asyncio.run(_step(host, port, make_request, rate, seconds, connections,
@@ -159,4 +160,5 @@ def ramp(host: str, port: int, make_request: Callable[[int], bytes], rates: list
             break
     held = [s for s in steps if s.held]
     return {"max_rate_held_rps": held[-1].achieved_rps if held else 0.0,
+            "accepted": warm_ok + sum(s.ok for s in steps),
             "steps": [s.__dict__ for s in steps]}

@@ -170,6 +170,15 @@ class Platform:
         found = dict(rows)
         return {i: found.get(i) for i in ids}
 
+    def count(self, service: str, table: str) -> int:
+        """Rows in one of a service's tables (its schema)."""
+        engine = make_engine(self.database_url, service)
+        try:
+            with engine.connect() as conn:
+                return conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar()
+        finally:
+            engine.dispose()
+
     def stop(self) -> None:
         self.stack.stop()
 

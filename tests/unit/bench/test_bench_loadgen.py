@@ -21,7 +21,7 @@ def test_a_host_that_is_not_loopback_is_refused_before_anything_is_sent(host):
 def test_a_loopback_host_is_accepted(host):
     result = loadgen.ramp(host, 80, never_called, [], log=lambda m: None)
 
-    assert result == {"max_rate_held_rps": 0.0, "steps": []}
+    assert result == {"max_rate_held_rps": 0.0, "accepted": 0, "steps": []}
 
 
 @pytest.fixture
