@@ -55,8 +55,8 @@ class Platform:
         stack.add("scheduler-ticker", ["ticker"], log_dir=log_dir)
         stack.add("notify-api", ["serve", "notify", "--workers", "2", "--threads", "8"],
                   metrics=False, log_dir=log_dir)
-        stack.add("scheduler-api", ["serve", "scheduler", "--workers", "1"], metrics=False,
-                  log_dir=log_dir)
+        stack.add("scheduler-api", ["serve", "scheduler", "--workers", "2", "--threads", "8"],
+                  metrics=False, log_dir=log_dir)
         stack.add("inbound-api", ["serve", "inbound", "--workers", "2", "--threads", "8"],
                   metrics=False, log_dir=log_dir)
         stack.start()
