@@ -18,7 +18,7 @@ from services.notify.models import Notification, ReceivedText, Template, Templat
 from services.notify.sending import SendRequest, accept
 from services.notify.templates import MissingPersonalisation, render_message, template_placeholders
 from shared.db import utcnow
-from shared.errors import ApiError, NotFound, ValidationError
+from shared.errors import ApiError, NotFound, TooManyRequestsError, ValidationError
 from shared.http import authenticated, iso
 from shared.runtime import Runtime
 from shared.tenancy import Tenant
@@ -32,19 +32,48 @@ SECURITY = [{"bearer": []}]
 
 def guard(runtime: Runtime) -> None:
     """Before every tenant call: authenticate (401/403), count it against the key's
-    per-minute limit (429), and refuse a body that is not JSON (415)."""
-    # a count, not a record: its commit need not wait for the disk (see Database.transaction)
+    per-minute limit (429), and refuse a body that is not JSON (415).
+
+    A send is also counted against the tenant's daily limit here, in the same short
+    transaction (429 before its template is looked at, the order GOV.UK Notify checks
+    them in): counts are not records, so the commit does not wait for the disk (see
+    Database.transaction), and the counters' row locks are never held through the
+    store's durable commit, which would make one tenant's sends queue behind each
+    other's disk syncs.  A send that then ends in anything but 201 hands its daily
+    count back (:func:`settle`)."""
+    now = utcnow()
+    refused = None
     with runtime.db.transaction(durable=False) as session:
         caller = authenticated(runtime, session)
         tenant = caller.tenant      # read (not changed) by the handler, after this commit
         limits.check_request_rate(session, key_id=caller.key_id, key_type=caller.key_type,
-                                  per_minute=tenant.setting("rate_limit_per_minute"), now=utcnow())
+                                  per_minute=tenant.setting("rate_limit_per_minute"), now=now)
+        if request.endpoint in SENDS:
+            try:
+                if limits.take_daily_if_room(session, tenant_id=tenant.id,
+                                             key_type=caller.key_type, count=1, now=now,
+                                             per_day=tenant.setting("daily_message_limit")):
+                    g.daily_counted_at = now
+            except TooManyRequestsError as exc:
+                refused = exc      # after the commit: the request itself still counts
+    if refused is not None:
+        raise refused
     if request.endpoint not in JSON_OR_CSV:
         require_json_body()
 
 
+def settle(runtime: Runtime, response):
+    """After a send: hand back its daily count unless it was stored (201)."""
+    counted_at = g.pop("daily_counted_at", None)
+    if counted_at is not None and response.status_code != 201:
+        _give_back(runtime, g.caller, counted_at)
+    return response
+
+
 # endpoints that read their own body (CSV or JSON)
 JSON_OR_CSV = {"native.bulk_send"}
+# endpoints that send one message, counted against the daily limit by the guard
+SENDS = {"v2.send_sms", "v2.send_email"}
 
 
 def _give_back(runtime: Runtime, caller, now) -> None:
@@ -71,6 +100,7 @@ def blueprint(runtime: Runtime, nudge) -> Blueprint:
                     description="GOV.UK Notify v2 compatible API")
     # Authenticate before the body is parsed: a caller without a token gets 401, as on Notify.
     blp.before_request(lambda: guard(runtime))
+    blp.after_request(lambda response: settle(runtime, response))
 
     def send(channel: str, args: dict, recipient_field: str):
         caller = authenticated(runtime)
@@ -84,21 +114,9 @@ def blueprint(runtime: Runtime, nudge) -> Blueprint:
             reference=args.get("reference"), language=args.get("language"),
             key_id=caller.key_id, key_type=caller.key_type, urgent=args.get("urgent", False))
         now = utcnow()
-        # Counted first, in a short transaction of its own, so that one tenant's sends do
-        # not wait in turn on the counter's row lock through each other's commit; 429
-        # before the template is looked at, as on Notify.  A send that is then refused
-        # (400) or cannot be stored hands its count back.
-        tenant: Tenant = caller.tenant
-        with runtime.db.transaction(durable=False) as session:
-            limits.take_daily_if_room(session, tenant_id=tenant.id, key_type=caller.key_type,
-                                      per_day=tenant.setting("daily_message_limit"), count=1,
-                                      now=now)
-        try:
-            with runtime.db.transaction() as session:
-                n = accept(session, tenant, req, correlation_id=g.get("correlation_id"), now=now)
-        except Exception:
-            _give_back(runtime, caller, now)
-            raise
+        tenant: Tenant = caller.tenant      # counted by the guard; settle() hands it back
+        with runtime.db.transaction() as session:
+            n = accept(session, tenant, req, correlation_id=g.get("correlation_id"), now=now)
         sender = (tenant.setting("sender_ids") or [None])[0]
         nudge()
         body = {"id": n.id, "reference": n.reference, "uri": f"{_base()}/v2/notifications/{n.id}",

@@ -85,17 +85,18 @@ def take_daily(session: Session, *, tenant_id: str, key_type: str, per_day: int 
 
 
 def take_daily_if_room(session: Session, *, tenant_id: str, key_type: str, per_day: int | None,
-                       count: int, now: dt.datetime) -> None:
+                       count: int, now: dt.datetime) -> bool:
     """Count ``count`` messages against today's limit only if they fit (one conditional
     upsert); 429 ``TooManyRequestsError`` with nothing counted when they do not.
 
     For a caller that counts in a short transaction of its own before storing (the
     v2 API): the counter's row lock is then never held through the store's commit,
     so one tenant's concurrent sends do not queue behind each other's disk syncs.
-    A send that then fails hands its count back with :func:`give_back_daily`.
+    A send that then fails hands its count back with :func:`give_back_daily`.  Answers
+    whether anything was counted (``test`` keys never count).
     """
     if key_type == "test" or count <= 0:
-        return
+        return False
     limit = per_day or DEFAULT_PER_DAY
     start, end = day_window(now)
     refused = TooManyRequestsError(f"Exceeded send limits ({limit}) for today",
@@ -112,6 +113,7 @@ def take_daily_if_room(session: Session, *, tenant_id: str, key_type: str, per_d
     ).returning(table.c.count)
     if session.execute(stmt).first() is None:     # the row is there and full: not updated
         raise refused
+    return True
 
 
 def give_back_daily(session: Session, *, tenant_id: str, key_type: str, count: int,

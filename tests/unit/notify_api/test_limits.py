@@ -154,3 +154,19 @@ def test_a_send_refused_after_it_was_counted_hands_its_count_back(notify, client
     # neither used the day's one message
     assert send(client, tenant.live, sms_template["id"]).status_code == 201
     assert errors(send(client, tenant.live, sms_template["id"]))[0] == 429
+
+
+def test_a_send_refused_for_the_daily_limit_still_counts_as_a_request(notify, client,
+                                                                       sms_template, tenant):
+    client.patch(f"/admin/tenants/{tenant.id}", json={"daily_message_limit": 1},
+                 headers={"Authorization": f"Bearer {notify.runtime.settings.admin_token}"})
+    live = key_id(notify, tenant.id, "live")
+
+    def requests_counted() -> int:
+        with notify.runtime.db.read() as session:
+            return sum(session.scalars(sa.select(UsageCounter.count).where(
+                UsageCounter.scope == "key-minute", UsageCounter.subject == live)))
+    assert send(client, tenant.live, sms_template["id"]).status_code == 201
+    before = requests_counted()
+    assert errors(send(client, tenant.live, sms_template["id"]))[0] == 429
+    assert requests_counted() == before + 1
