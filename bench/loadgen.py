@@ -134,15 +134,16 @@ async def _step(host: str, port: int, make_request: Callable[[int], bytes], rate
 
 def ramp(host: str, port: int, make_request: Callable[[int], bytes], rates: list[float], *,
          seconds: float = 5.0, connections: int = 64, ok_status: tuple[int, ...] = (200, 201),
-         warm_up: float = 2.0, log: Callable[[str], None] = print) -> dict:
+         warm_up: float = 2.0, log: Callable[[str], None] = print, first: int = 0) -> dict:
     """Offer each rate in turn; stop after the first step that is not held.
 
     First ``warm_up`` seconds at the lowest rate, not recorded: the server's threads
     open their connections and fill their caches before the clock matters.  Every
     request gets its own index (``make_request(i)``), never reused across steps, so
-    a request that must be unique (a webhook's message id) is."""
+    a request that must be unique (a webhook's message id) is; a second ramp against
+    the same server starts at ``first`` (the first ramp's ``next_index``)."""
     _check_loopback(host)
-    sent = warm_ok = 0
+    sent, warm_ok = first, 0
     if rates and warm_up > 0:
         warm = asyncio.run(_step(host, port, make_request, rates[0], warm_up, connections,
                                  ok_status, first=sent))
@@ -160,5 +161,5 @@ def ramp(host: str, port: int, make_request: Callable[[int], bytes], rates: list
             break
     held = [s for s in steps if s.held]
     return {"max_rate_held_rps": held[-1].achieved_rps if held else 0.0,
-            "accepted": warm_ok + sum(s.ok for s in steps),
+            "accepted": warm_ok + sum(s.ok for s in steps), "next_index": sent,
             "steps": [s.__dict__ for s in steps]}

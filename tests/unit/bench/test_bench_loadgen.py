@@ -21,7 +21,7 @@ def test_a_host_that_is_not_loopback_is_refused_before_anything_is_sent(host):
 def test_a_loopback_host_is_accepted(host):
     result = loadgen.ramp(host, 80, never_called, [], log=lambda m: None)
 
-    assert result == {"max_rate_held_rps": 0.0, "accepted": 0, "steps": []}
+    assert result == {"max_rate_held_rps": 0.0, "accepted": 0, "next_index": 0, "steps": []}
 
 
 @pytest.fixture
@@ -65,3 +65,10 @@ def test_every_request_gets_its_own_index_across_the_warm_up_and_the_steps(local
 
     assert result["steps"][0]["ok"] == 10            # the warm-up is not recorded
     assert sorted(seen) == list(range(20))           # but its indices are not used again
+    assert result["accepted"] == 20 and result["next_index"] == 20
+
+    # a second ramp against the same server goes on from there: no message id twice
+    again = loadgen.ramp("127.0.0.1", local_server, make, [40], seconds=0.25, warm_up=0.25,
+                         log=lambda m: None, first=result["next_index"])
+    assert sorted(seen) == list(range(40))
+    assert again["next_index"] == 40
