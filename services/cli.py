@@ -391,7 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     dl.set_defaults(func=cmd_dlq)
     dr = dsub.add_parser("replay")
     dr.add_argument("--queue", action="append")
-    dr.add_argument("--id", dest="message_id", help="replay only this message id")
+    # --message-id as purge spells it; --id kept for the runbooks that already use it
+    dr.add_argument("--message-id", "--id", dest="message_id", metavar="ID",
+                    help="replay only this message id")
     dr.set_defaults(func=cmd_dlq)
     dp = dsub.add_parser("purge", help="remove dead letters for good (a dry run without --yes)")
     # one queue, and required: a purge must never reach every DLQ by accident

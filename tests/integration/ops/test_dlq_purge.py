@@ -140,3 +140,11 @@ def test_on_the_embedded_broker_it_answers_as_list_and_replay_do(tmp_path, monke
                                                   ["purge", "--queue", QUEUE, "--yes"])]
     assert answers[2] == answers[0] == answers[1]
     assert answers[2][0] == 2 and "/ops" in answers[2][2]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("flag", ["--message-id", "--id"])
+def test_replay_takes_one_message_id_spelt_as_purge_spells_it(parked, capsys, flag):
+    code, out, _ = hysbys(capsys, "replay", "--queue", QUEUE, flag, parked[1])
+    assert code == 0 and "replayed 1 message(s)" in out
+    assert dead_letters(capsys) == [parked[0], parked[2]]
