@@ -19,6 +19,7 @@ from shared import topology
 from shared.db import Database, KernelBase, UTCDateTime, insert_for, utcnow
 from shared.events import Event
 from shared.metrics import METRICS
+from shared.retention import every
 
 log = logging.getLogger(__name__)
 EventHandler = Callable[[Event, Session], None]
@@ -178,13 +179,8 @@ def cleanup(db: Database, *, keep: dt.timedelta = KEEP, now: dt.datetime | None 
 def cleanup_loop(db: Database, interval: float = CLEANUP_INTERVAL
                  ) -> Callable[[threading.Event], None]:
     """The background loop every worker runs beside its consumers."""
-    def inbox_cleanup(stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                gone = cleanup(db)
-                if gone:
-                    log.info("inbox: forgot %d event ids older than %d days", gone, KEEP.days)
-            except Exception:  # noqa: BLE001 - the next run tries again
-                log.exception("inbox cleanup failed; retrying in %.0fs", interval)
-            stop.wait(interval)
-    return inbox_cleanup
+    def forget() -> None:
+        gone = cleanup(db)
+        if gone:
+            log.info("inbox: forgot %d event ids older than %d days", gone, KEEP.days)
+    return every(interval, forget, "inbox_cleanup")

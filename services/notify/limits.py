@@ -37,16 +37,22 @@ def day_window(now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
 
-def bump(session: Session, scope: str, subject: str, window_start: dt.datetime, by: int) -> int:
-    """Add ``by`` to one counter and return its new value, atomically (one upsert)."""
+def bump(session: Session, scope: str, subject: str, window_start: dt.datetime, by: int,
+         ceiling: int | None = None) -> int | None:
+    """Add ``by`` to one counter and return its new value, atomically (one upsert).
+
+    With ``ceiling``: only if the new value stays within it; None (and nothing added)
+    when it would not.  A first count above the ceiling is the caller's to refuse."""
     table = UsageCounter.__table__
     stmt = insert_for(session, table).values(scope=scope, subject=subject,
                                              window_start=window_start, count=by)
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c.scope, table.c.subject, table.c.window_start],
         set_={"count": table.c.count + stmt.excluded.count},
+        where=None if ceiling is None else table.c.count + stmt.excluded.count <= ceiling,
     ).returning(table.c.count)
-    return int(session.execute(stmt).scalar_one())
+    row = session.execute(stmt).first()      # no row: the ceiling held it back
+    return None if row is None else int(row[0])
 
 
 def retry_after(now: dt.datetime, window_end: dt.datetime) -> str:
@@ -101,17 +107,7 @@ def take_daily_if_room(session: Session, *, tenant_id: str, key_type: str, per_d
     start, end = day_window(now)
     refused = TooManyRequestsError(f"Exceeded send limits ({limit}) for today",
                                    headers={"Retry-After": retry_after(now, end)})
-    if count > limit:
-        raise refused
-    table = UsageCounter.__table__
-    stmt = insert_for(session, table).values(scope="tenant-day", subject=tenant_id,
-                                             window_start=start, count=count)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.scope, table.c.subject, table.c.window_start],
-        set_={"count": table.c.count + stmt.excluded.count},
-        where=table.c.count + stmt.excluded.count <= limit,
-    ).returning(table.c.count)
-    if session.execute(stmt).first() is None:     # the row is there and full: not updated
+    if count > limit or bump(session, "tenant-day", tenant_id, start, count, ceiling=limit) is None:
         raise refused
     return True
 
