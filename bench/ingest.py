@@ -8,7 +8,6 @@ GOV.UK Notify's published need, 360 requests/s across its fleet in 2018.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -28,14 +27,6 @@ def _http_post(path: str, host: str, port: int, body: bytes, headers: dict) -> b
     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     return (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {len(body)}\r\n"
             f"{head}\r\n").encode() + body
-
-
-def _profile(p: Platform, names: list[str]) -> None:
-    """With ``HYSBYS_BENCH_PROFILE=dir``: py-spy on the API (its gunicorn workers too) and
-    the worker behind it, for the ramp's first two minutes.  Never in a recorded run."""
-    if os.environ.get("HYSBYS_BENCH_PROFILE"):
-        p.stack.profile(names, os.environ["HYSBYS_BENCH_PROFILE"], 120,
-                        os.environ.get("HYSBYS_BENCH_PROFILE_FORMAT", "flamegraph"))
 
 
 def _bare_limit() -> dict:
@@ -83,7 +74,7 @@ def api_ingest() -> dict:
                     "Content-Type": "application/json",
                     "Authorization": f"Bearer {cache['tok']}"})
             log("  platform: POST /v2/notifications/sms")
-            _profile(p, ["notify-api", "notify-worker", "notify-dispatcher"])
+            p.profile_if_asked(["notify-api", "notify-worker", "notify-dispatcher"], 120)
             platform = loadgen.ramp("127.0.0.1", port, make, RATES, log=log)
             platform["api_alone"] = _api_alone(p, "POST /v2/notifications/sms", port, make,
                                                stored=lambda: p.count("notify", "notifications"),
@@ -144,7 +135,7 @@ def inbound_ingest() -> dict:
                                       "Content-Type": "application/x-www-form-urlencoded",
                                       "X-Twilio-Signature": sig})
             log("  platform: POST /webhooks/twilio/sms (signed)")
-            _profile(p, ["inbound-api", "inbound-worker", "scheduler-api"])
+            p.profile_if_asked(["inbound-api", "inbound-worker", "scheduler-api"], 120)
             platform = loadgen.ramp("127.0.0.1", port, make, RATES, log=log,
                                     ok_status=(200,))
             platform["api_alone"] = _api_alone(

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
 import subprocess
 import sys
 import time
@@ -169,6 +170,17 @@ class Platform:
         engine.dispose()
         found = dict(rows)
         return {i: found.get(i) for i in ids}
+
+    def profile_if_asked(self, names: list[str], seconds: int) -> bool:
+        """With ``HYSBYS_BENCH_PROFILE=dir``: py-spy on the named processes (gunicorn's
+        workers too) for ``seconds``, in ``HYSBYS_BENCH_PROFILE_FORMAT`` (flamegraph by
+        default).  Its sampling costs CPU: never in a recorded run.  Answers whether it
+        was asked for."""
+        out = os.environ.get("HYSBYS_BENCH_PROFILE")
+        if out:
+            self.stack.profile(names, out, seconds,
+                               os.environ.get("HYSBYS_BENCH_PROFILE_FORMAT", "flamegraph"))
+        return bool(out)
 
     def count(self, service: str, table: str) -> int:
         """Rows in one of a service's tables (its schema)."""

@@ -38,15 +38,13 @@ def platform_bin_night(n: int, tenants: int = TENANTS, log_dir: str | None = Non
             p.seed_subscribers(ts, n)
             due = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=5)
             p.schedule_broadcasts(ts, due)
-            if os.environ.get("HYSBYS_BENCH_PROFILE"):      # a directory for flame graphs
-                p.stack.profile(["notify-worker", "notify-dispatcher", "scheduler-ticker", "scheduler-worker",
-                                 "inbound-worker"], os.environ["HYSBYS_BENCH_PROFILE"], 60,
-                                os.environ.get("HYSBYS_BENCH_PROFILE_FORMAT", "flamegraph"))
+            profiled = p.profile_if_asked(["notify-worker", "notify-dispatcher", "scheduler-ticker",
+                                           "scheduler-worker", "inbound-worker"], 60)
             outcome = p.wait_handed_off(n, due, timeout=timeout, progress=progress("platform"))
             calls = p.proc("notify-dispatcher").metric(
                 "hysbys_provider_calls_total", {"provider": "simulator"})
             figures = sending_figures(outcome, calls, p.stack, time.monotonic() - started)
-            if os.environ.get("HYSBYS_BENCH_PROFILE"):
+            if profiled:
                 figures["profiled"] = True        # py-spy's sampling cost is in these figures
             return figures
         finally:
