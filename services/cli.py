@@ -97,9 +97,29 @@ def cmd_up(args) -> int:
     return 0
 
 
+def _multiprocess_metrics(settings: Settings, service: str):
+    """Point prometheus-client at a per-pod directory shared by gunicorn's workers.
+
+    Must run before prometheus-client is first imported (it picks its value store
+    then), so before the service is built."""
+    import os
+
+    if "prometheus_client.values" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before `hysbys serve` chose "
+                           "its multiprocess directory")
+    directory = settings.prometheus_multiproc_dir or settings.var_dir / "metrics" / service
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)   # read by prometheus-client
+    from shared import metrics
+
+    metrics.clean_multiprocess_dir(directory)
+    metrics.METRICS.multiprocess_dir = directory
+    return metrics
+
+
 def cmd_serve(args) -> int:
     settings = _settings()
     logs.configure(settings.log_level, settings.log_json)
+    metrics = None if args.dev else _multiprocess_metrics(settings, args.service)
     svc = _service(settings, args.service)
     app = svc.create_app()
     port = settings.ports[args.service]
@@ -108,8 +128,12 @@ def cmd_serve(args) -> int:
         return 0
     from gunicorn.app.base import BaseApplication
 
+    def child_exit(_server, worker):
+        metrics.worker_exited(worker.pid)
+
     class _Gunicorn(BaseApplication):
         def load_config(self):
+            self.cfg.set("child_exit", child_exit)
             self.cfg.set("bind", f"{settings.http_host}:{port}")
             self.cfg.set("workers", args.workers)
             self.cfg.set("worker_class", "gthread")

@@ -54,6 +54,9 @@ class Settings:
     # HYSBYS_SWEEP_INTERVAL_SECONDS.
     sweep_stale_seconds: float = 600.0
     sweep_interval_seconds: float = 30.0
+    # prometheus-client's multiprocess directory (PROMETHEUS_MULTIPROC_DIR) for `hysbys serve`'s
+    # gunicorn workers; unset, serve uses <var_dir>/metrics/<service>, emptied at start.
+    prometheus_multiproc_dir: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, first_run_dir: Path | None = None
@@ -106,6 +109,8 @@ class Settings:
             provider_timeout=_seconds(env, "HYSBYS_PROVIDER_TIMEOUT_SECONDS", 10.0),
             sweep_stale_seconds=_seconds(env, "HYSBYS_SWEEP_STALE_SECONDS", 600.0),
             sweep_interval_seconds=_seconds(env, "HYSBYS_SWEEP_INTERVAL_SECONDS", 30.0),
+            prometheus_multiproc_dir=Path(env["PROMETHEUS_MULTIPROC_DIR"])
+            if env.get("PROMETHEUS_MULTIPROC_DIR") else None,
         )
 
     def with_(self, **changes) -> Settings:

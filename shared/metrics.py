@@ -2,6 +2,14 @@
 
 Labels stay bounded: event types, queue names, routes, statuses, channels,
 providers and tenant slugs — never phone numbers or ids.
+
+Under gunicorn (``hysbys serve``: several worker processes behind one port) each
+scrape reaches one worker, so the values live in prometheus-client's
+multiprocess files: ``hysbys serve`` sets ``PROMETHEUS_MULTIPROC_DIR`` (one per
+pod, emptied at start) before this module is imported, marks a worker's files
+dead when it exits, and :meth:`Metrics.exposition` then sums every worker's
+counters and histograms.  Gauges say how they combine (``multiprocess_mode``):
+the ones read at scrape time are the most recent value of a live worker.
 """
 from __future__ import annotations
 
@@ -9,16 +17,18 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
-    Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
+from prometheus_client import Gauge as _Gauge
 
 from shared import topology
 
@@ -26,6 +36,15 @@ if TYPE_CHECKING:   # shared.bus imports this module
     from shared.bus import Bus
 
 log = logging.getLogger(__name__)
+
+# A gauge read at scrape time (queue depths, outbox, provider state, lag): the value the
+# worker serving the scrape has just read, never a dead worker's.
+SCRAPE_TIME = "livemostrecent"
+
+
+def Gauge(*args, multiprocess_mode: str = SCRAPE_TIME, **kwargs) -> _Gauge:  # noqa: N802
+    return _Gauge(*args, multiprocess_mode=multiprocess_mode, **kwargs)
+
 
 
 class Metrics:
@@ -93,10 +112,31 @@ class Metrics:
             ["service", "table"], registry=r)
         self.retention_last_success = Gauge(
             "hysbys_retention_last_success_timestamp_seconds",
-            "Unix time the retention purge last finished without error", ["service"], registry=r)
+            "Unix time the retention purge last finished without error", ["service"], registry=r,
+            multiprocess_mode="max")
+        # Set by `hysbys serve` (gunicorn): where every worker process writes its values.
+        self.multiprocess_dir: Path | None = None
 
     def exposition(self) -> tuple[bytes, str]:
+        if self.multiprocess_dir is not None:
+            # every gunicorn worker's values, read from their files at each scrape
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, path=str(self.multiprocess_dir))
+            return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def clean_multiprocess_dir(directory: Path) -> None:
+    """Empty (creating it if need be) a multiprocess directory before gunicorn starts:
+    files left by a previous run would be counted again."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+
+
+def worker_exited(pid: int) -> None:
+    """gunicorn's ``child_exit`` hook: the worker's live gauges no longer count."""
+    multiprocess.mark_process_dead(pid)
 
 
 METRICS = Metrics()
