@@ -96,7 +96,27 @@ class Bus:
         if not self.is_memory:
             Exchange(topology.DELAY_EXCHANGE, type="headers", durable=True)(channel).declare()
             for q in topology.kombu_delay_queues(quorum=self.quorum):
-                q(channel).declare()
+                self._declare_delay_queue(conn, q)
+
+    @staticmethod
+    def _declare_delay_queue(conn: Connection, queue) -> None:
+        """Declare a delay tier on its own channel: one an earlier release declared with other
+        arguments (before at-least-once dead-lettering) is kept, and the policy
+        ``hysbys-delay-queues`` gives it the same settings, rather than stopping the worker."""
+        from amqp.exceptions import PreconditionFailed
+
+        channel = conn.channel()
+        try:
+            queue(channel).declare()
+        except PreconditionFailed as exc:
+            log.warning("delay queue %s was declared by an earlier release with other "
+                        "arguments; keeping it (the hysbys-delay-queues policy applies): %s",
+                        queue.name, exc)
+        finally:
+            try:
+                channel.close()
+            except Exception:  # noqa: BLE001 - the broker may have closed it already
+                pass
 
     # -- publishing --------------------------------------------------------
     def publish(self, conn: Connection, messages: Iterable[OutgoingMessage]) -> int:

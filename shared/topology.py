@@ -119,6 +119,16 @@ def kombu_queues(spec: QueueSpec, quorum: bool = False, native_dlx: bool = True)
     return [main, dlq]
 
 
+# A retry waits in a delay queue until its TTL dead-letters it back to its queue.  RabbitMQ's
+# default dead-lettering is at-most-once (a message whose target queue is unavailable at that
+# moment is dropped); quorum queues can dead-letter at least once, keeping the message until
+# the target has confirmed it, which needs ``overflow: reject-publish`` (a full queue refuses
+# new retries, the publisher's confirm fails and the original is not acked).  The same
+# settings are a policy in deploy/rabbitmq/definitions.json, for delay queues an earlier
+# release declared without them (a queue's arguments cannot change once declared).
+AT_LEAST_ONCE = {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
+
+
 def kombu_delay_queues(quorum: bool = False) -> list[Queue]:
     exchange = Exchange(DELAY_EXCHANGE, type="headers", durable=True)
     out = []
@@ -126,6 +136,7 @@ def kombu_delay_queues(quorum: bool = False) -> list[Queue]:
         args = {"x-message-ttl": tier * 1000, "x-dead-letter-exchange": ""}
         if quorum:
             args["x-queue-type"] = "quorum"
+            args.update(AT_LEAST_ONCE)
         out.append(Queue(delay_queue_name(tier), exchange=exchange, durable=True,
                          queue_arguments=args,
                          binding_arguments={"x-match": "all", "hysbys-delay": str(tier)}))

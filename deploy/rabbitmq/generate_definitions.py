@@ -91,7 +91,14 @@ def _policies() -> list[dict]:
             {"name": "hysbys-dead-letter-queues", "vhost": VHOST,
              "pattern": f"^({names}){re.escape(topology.DLQ_SUFFIX)}$",
              "apply-to": "queues", "priority": 10,
-             "definition": {"message-ttl": topology.DLQ_TTL_DAYS * 24 * 3600 * 1000}}]
+             "definition": {"message-ttl": topology.DLQ_TTL_DAYS * 24 * 3600 * 1000}},
+            # the delay queues' at-least-once dead-lettering as a policy too: a queue declared
+            # by a release before it cannot take new arguments, a policy reaches it
+            {"name": "hysbys-delay-queues", "vhost": VHOST,
+             "pattern": "^" + re.escape(topology.DELAY_EXCHANGE) + r"\.\d+s$",
+             "apply-to": "queues", "priority": 10,
+             "definition": {"dead-letter-strategy": "at-least-once",
+                            "overflow": "reject-publish"}}]
 
 
 def build_definitions(include_users: bool = True) -> dict:

@@ -207,6 +207,9 @@ def test_every_delay_tier_holds_messages_for_its_ttl_then_returns_them():
             "x-message-ttl": seconds * 1000,
             "x-dead-letter-exchange": "",
             "x-queue-type": "quorum",
+            # a retry is dead-lettered back at least once, never dropped by the broker
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
         }
         bindings = [b for b in d["bindings"] if b["destination"] == name]
         assert bindings == [{
@@ -248,6 +251,24 @@ def test_the_delivery_limit_policy_matches_every_consumer_queue_and_nothing_else
         assert not pattern.match(spec.dlq)
     for seconds in topology.DELAY_TIERS:
         assert not pattern.match(f"hysbys.delay.{seconds}s")
+
+
+def test_the_delay_queue_policy_gives_at_least_once_to_delay_queues_an_earlier_release_made():
+    policy = next(p for p in definitions()["policies"] if p["name"] == "hysbys-delay-queues")
+    assert policy["definition"] == {"dead-letter-strategy": "at-least-once",
+                                    "overflow": "reject-publish"}
+    pattern = re.compile(policy["pattern"])
+    for seconds in topology.DELAY_TIERS:
+        assert pattern.match(topology.delay_queue_name(seconds))
+    for spec in topology.QUEUES:
+        assert not pattern.match(spec.name) and not pattern.match(spec.dlq)
+
+
+def test_the_classic_delay_queues_of_the_embedded_and_test_brokers_keep_plain_arguments():
+    # at-least-once dead-lettering is a quorum-queue feature: a classic queue refuses it
+    for q in topology.kombu_delay_queues(quorum=False):
+        assert "x-dead-letter-strategy" not in q.queue_arguments
+        assert "x-overflow" not in q.queue_arguments
 
 
 # -- Prometheus and Grafana ----------------------------------------------------
