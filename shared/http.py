@@ -194,9 +194,8 @@ def base_app(runtime: Runtime, title: str, description: str) -> tuple[Flask, Not
     @app.get("/readyz")
     def readyz():
         checks = runtime.readiness()
-        ok = all(v == "ok" for v in checks.values())
-        return jsonify(status="ok" if ok else "unavailable", service=service,
-                       checks=checks), (200 if ok else 503)
+        status, code = readiness_status(checks)
+        return jsonify(status=status, service=service, checks=checks), code
 
     @app.get("/metrics")
     def metrics():
@@ -205,6 +204,24 @@ def base_app(runtime: Runtime, title: str, description: str) -> tuple[Flask, Not
         return Response(body, content_type=content_type)
 
     return app, api
+
+
+def readiness_status(checks: dict[str, str], *, broker_required: bool = False
+                     ) -> tuple[str, int]:
+    """``/readyz``'s answer: ``("ok", 200)``, ``("degraded", 200)`` or ``("unavailable", 503)``.
+
+    An API needs only its database to take a request: what it publishes waits in the
+    transactional outbox until the broker is back.  So a broker outage leaves it ready
+    (taken out of its Service, every replica at once, it would refuse sends it can keep)
+    and says ``degraded``.  A worker, whose work is the broker's messages, passes
+    ``broker_required``."""
+    if checks.get("database") != "ok":
+        return "unavailable", 503
+    if all(value == "ok" for value in checks.values()):
+        return "ok", 200
+    if broker_required:
+        return "unavailable", 503
+    return "degraded", 200
 
 
 def runtime_of(app: Flask) -> Runtime:
