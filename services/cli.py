@@ -43,14 +43,14 @@ def _wait_for_signal() -> None:
         pass
 
 
-def _serve_worker_metrics(settings: Settings) -> None:
+def _serve_process_endpoints(settings: Settings, bg) -> None:
+    """/metrics, /healthz (every loop alive) and /readyz on HYSBYS_METRICS_PORT, when set."""
     if settings.metrics_port:
-        from prometheus_client import start_http_server
+        from shared.metrics import serve_process_endpoints
 
-        from shared.metrics import METRICS
-
-        start_http_server(settings.metrics_port, addr=settings.http_host,
-                          registry=METRICS.registry)
+        serve_process_endpoints(settings.http_host, settings.metrics_port,
+                                alive=lambda: all(t.is_alive() for t in bg.threads),
+                                readiness=bg.runtime.readiness)
 
 
 def _service(settings: Settings, name: str, bus=None):
@@ -156,7 +156,7 @@ def _run_until_signalled(settings: Settings, bg, what: str, declare=None) -> int
         with declare.connection() as conn:
             declare.declare(conn)
     bg.start()
-    _serve_worker_metrics(settings)
+    _serve_process_endpoints(settings, bg)
     print(f"hysbys {what} running", flush=True)
     _wait_for_signal()
     bg.stop()

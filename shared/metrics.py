@@ -247,3 +247,54 @@ class Timer:
     def __exit__(self, *exc):
         self.elapsed = time.perf_counter() - self.start
         return False
+
+
+# -- the HTTP endpoints of a process without an API (workers, dispatcher, ticker) ---------
+
+def serve_process_endpoints(host: str, port: int, *, alive: Callable[[], bool],
+                            readiness: Callable[[], dict[str, str]]):
+    """``/metrics``, ``/healthz`` and ``/readyz`` for a worker, the dispatcher or the ticker,
+    on a thread of their own; returns the server (``shutdown()`` stops it).
+
+    ``/healthz`` is 200 while every loop of the process is running (``alive``) and 503
+    once one has died, so the orchestrator restarts it; ``/readyz`` is the API's check
+    with the broker required (a worker's work is the broker's messages)."""
+    import json
+    import threading
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    from shared.http import readiness_status
+
+    class _Server(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    class _Quiet(WSGIRequestHandler):
+        def log_message(self, *_args):   # scrapes and probes every few seconds: no access log
+            pass
+
+    def app(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == "/metrics":
+            body, content_type = METRICS.exposition()
+            start_response("200 OK", [("Content-Type", content_type)])
+            return [body]
+        if path == "/healthz":
+            ok = alive()
+            status, code, payload = ("200 OK", 200, {"status": "ok"}) if ok else (
+                "503 Service Unavailable", 503, {"status": "unavailable",
+                                                "reason": "a loop of this process has stopped"})
+        elif path == "/readyz":
+            checks = readiness()
+            verdict, code = readiness_status(checks, broker_required=True)
+            status = "200 OK" if code == 200 else "503 Service Unavailable"
+            payload = {"status": verdict, "checks": checks}
+        else:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found\n"]
+        start_response(status, [("Content-Type", "application/json")])
+        return [json.dumps(payload).encode()]
+
+    server = make_server(host, port, app, server_class=_Server, handler_class=_Quiet)
+    threading.Thread(target=server.serve_forever, name="process-endpoints", daemon=True).start()
+    return server
