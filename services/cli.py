@@ -27,12 +27,29 @@ from collections.abc import Callable
 from shared import logs
 from shared.config import SERVICES, ConfigError, Settings
 
+# Exit codes (docs/cli.md has the table; tests/unit/test_cli_surface.py holds the code to it).
+EXIT_OK = 0        # done
+EXIT_FAILED = 1    # could not do it (or not all of it): the database, a setting, a dry run
+EXIT_USAGE = 2     # refused what was asked: bad arguments or input, or not possible here
+EXIT_CODES = {EXIT_OK: "done", EXIT_FAILED: "failed", EXIT_USAGE: "refused"}
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("hysbys")
+    except PackageNotFoundError:     # run from a source tree that was never installed
+        return "0+unknown"
+
 
 def _settings() -> Settings:
     try:
         return Settings.from_env()
     except ConfigError as exc:
-        sys.exit(f"hysbys: {exc}")
+        print(f"hysbys: {exc}", file=sys.stderr)
+        sys.exit(EXIT_FAILED)
 
 
 def _wait_for_signal() -> None:
@@ -236,7 +253,7 @@ def cmd_tenants_create(args) -> int:
                                             slug=args.slug, default_language=args.language)
     except ApiError as exc:
         print(f"hysbys: {exc.message}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.json:
         print(json.dumps(created.as_dict()))
     else:
@@ -274,7 +291,7 @@ def cmd_keys_create(args) -> int:
                                                  args.name, args.type, args.scope or [])
     except ApiError as exc:
         print(f"hysbys: {exc.message}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     print(json.dumps({"id": key_id, "api_key": api_key}) if args.json else
           f"key id: {key_id}\napi key: {api_key}")
     return 0
@@ -290,7 +307,7 @@ def cmd_keys_revoke(args) -> int:
             tenants.revoke_key(session, args.tenant, args.key_id)
     except ApiError as exc:
         print(f"hysbys: {exc.message}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     print(f"revoked {args.key_id}")
     return 0
 
@@ -331,7 +348,12 @@ def cmd_dlq(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hysbys", description=__doc__,
+                                epilog="Exit status: 0 done; 1 failed (or, for a dry run, did "
+                                       "nothing); 2 refused (bad arguments or input). "
+                                       "docs/cli.md has the details.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"hysbys {version()}",
+                   help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="run the embedded platform in the foreground")
@@ -339,16 +361,18 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_up)
 
     serve = sub.add_parser("serve", help="run one service's HTTP API")
-    serve.add_argument("service", choices=SERVICES)
-    serve.add_argument("--workers", type=int, default=2)
-    serve.add_argument("--threads", type=int, default=8)
+    serve.add_argument("service", choices=SERVICES, help="the service whose API to serve")
+    serve.add_argument("--workers", type=int, default=2,
+                       help="gunicorn worker processes (default 2; /metrics counts them all)")
+    serve.add_argument("--threads", type=int, default=8,
+                       help="threads per worker process (default 8)")
     serve.add_argument("--dev", action="store_true", help="Flask's development server")
     serve.add_argument("--timeout", type=int, default=900,
                        help="seconds a request may take (large CSV uploads stream for minutes)")
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run one service's consumers and relay")
-    worker.add_argument("service", choices=SERVICES)
+    worker.add_argument("service", choices=SERVICES, help="the service whose queues to consume")
     worker.add_argument("--no-dispatcher", action="store_true",
                         help="notify: leave sending to a separate `hysbys dispatcher`")
     worker.set_defaults(func=cmd_worker)
@@ -359,7 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("ticker", help="run the scheduler's ticker").set_defaults(func=cmd_ticker)
 
     relay = sub.add_parser("relay", help="run outbox relays")
-    relay.add_argument("services", nargs="*", choices=SERVICES, default=list(SERVICES))
+    relay.add_argument("services", nargs="*", choices=SERVICES, default=list(SERVICES),
+                       help="the services whose outboxes to publish (default: all three)")
     relay.set_defaults(func=cmd_relay)
 
     db = sub.add_parser("db", help="database schema")
@@ -369,27 +394,32 @@ def build_parser() -> argparse.ArgumentParser:
     tenants = sub.add_parser("tenants", help="councils and health boards")
     tsub = tenants.add_subparsers(dest="tenants_command", required=True)
     tc = tsub.add_parser("create", help="onboard a tenant; prints its API keys")
-    tc.add_argument("--name", required=True)
-    tc.add_argument("--slug", required=True)
-    tc.add_argument("--language", choices=("cy", "en"), default="cy")
+    tc.add_argument("--name", required=True, help='its name, e.g. "Cyngor Sir Penfro"')
+    tc.add_argument("--slug", required=True,
+                    help="short lower-case name used in URLs and metrics, e.g. pembrokeshire")
+    tc.add_argument("--language", choices=("cy", "en"), default="cy",
+                    help="the language citizens get when theirs is not known (default cy)")
     tc.add_argument("--json", action="store_true", help="one JSON object on one line")
     tc.set_defaults(func=cmd_tenants_create)
-    tl = tsub.add_parser("list")
-    tl.add_argument("--json", action="store_true")
+    tl = tsub.add_parser("list", help="every tenant: slug, id, name")
+    tl.add_argument("--json", action="store_true", help="one JSON array on one line")
     tl.set_defaults(func=cmd_tenants_list)
 
     keys = sub.add_parser("keys", help="API keys")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
-    kc = ksub.add_parser("create")
+    kc = ksub.add_parser("create", help="a new API key for a tenant; printed once")
     kc.add_argument("--tenant", required=True, help="tenant id")
-    kc.add_argument("--name", required=True)
-    kc.add_argument("--type", choices=("live", "team", "test"), default="live")
-    kc.add_argument("--scope", action="append")
-    kc.add_argument("--json", action="store_true")
+    kc.add_argument("--name", required=True, help="what the key is for, e.g. 'bin reminders'")
+    kc.add_argument("--type", choices=("live", "team", "test"), default="live",
+                    help="live sends, team sends only to the team's numbers, test never sends "
+                         "(default live)")
+    kc.add_argument("--scope", action="append",
+                    help="limit the key to one scope (repeat for several; default: all)")
+    kc.add_argument("--json", action="store_true", help="one JSON object on one line")
     kc.set_defaults(func=cmd_keys_create)
-    kr = ksub.add_parser("revoke")
-    kr.add_argument("--tenant", required=True)
-    kr.add_argument("key_id")
+    kr = ksub.add_parser("revoke", help="revoke an API key at once, on every service")
+    kr.add_argument("--tenant", required=True, help="tenant id")
+    kr.add_argument("key_id", help="the key's id (as `keys create` printed it)")
     kr.set_defaults(func=cmd_keys_revoke)
 
     from services import status as _status
@@ -409,12 +439,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     dlq_p = sub.add_parser("dlq", help="dead-lettered messages")
     dsub = dlq_p.add_subparsers(dest="dlq_command", required=True)
-    dl = dsub.add_parser("list")
-    dl.add_argument("--queue", action="append", help="queue name (default: every queue)")
-    dl.add_argument("--json", action="store_true")
+    dl = dsub.add_parser("list", help="dead letters with their type and error")
+    dl.add_argument("--queue", action="append",
+                    help="queue name, repeatable (default: every queue)")
+    dl.add_argument("--json", action="store_true", help="one JSON array on one line")
     dl.set_defaults(func=cmd_dlq)
-    dr = dsub.add_parser("replay")
-    dr.add_argument("--queue", action="append")
+    dr = dsub.add_parser("replay", help="put dead letters back on their queue")
+    dr.add_argument("--queue", action="append",
+                    help="queue name, repeatable (default: every queue)")
     # --message-id as purge spells it; --id kept for the runbooks that already use it
     dr.add_argument("--message-id", "--id", dest="message_id", metavar="ID",
                     help="replay only this message id")
@@ -452,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         cause = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
         print(f"hysbys: cannot write the database {_database_for_humans()}: {cause}",
               file=sys.stderr)
-        return 1
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":
