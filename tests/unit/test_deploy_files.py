@@ -11,6 +11,9 @@ import importlib.util
 import json
 import os
 import re
+import shutil
+import subprocess
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -48,7 +51,7 @@ def worker_service(command) -> str | None:
 
 def k8s_documents() -> list[tuple[Path, dict]]:
     docs = []
-    for path in sorted((DEPLOY / "k8s").glob("*.yaml")):
+    for path in sorted((DEPLOY / "k8s" / "base").glob("*.yaml")):
         docs += [(path, doc) for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
     return docs
 
@@ -272,18 +275,83 @@ def test_the_classic_delay_queues_of_the_embedded_and_test_brokers_keep_plain_ar
 
 
 # -- Prometheus and Grafana ----------------------------------------------------
-def test_prometheus_scrapes_the_three_apis():
+def dns_targets(job: dict) -> set[str]:
+    return {f"{name}:{sd['port']}" for sd in job.get("dns_sd_configs", [])
+            for name in sd["names"]}
+
+
+def long_running_compose_processes() -> dict[str, dict]:
+    return {name: svc for name, svc in hysbys_compose_services().items()
+            if svc["command"][:3] != ["hysbys", "db", "upgrade"]}
+
+
+def test_prometheus_discovers_every_replica_of_every_process_by_dns():
     config = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
-    targets = {t for job in config["scrape_configs"] for sc in job.get("static_configs", [])
-               for t in sc["targets"]}
-    for service, port in API_PORTS.items():
-        assert f"{service}-api:{port}" in targets
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert dns_targets(jobs["hysbys"]) == {f"{s}-api:{p}" for s, p in API_PORTS.items()}
+    workers = {name for name, svc in long_running_compose_processes().items()
+               if svc["command"][1] != "serve"}
+    assert dns_targets(jobs["hysbys-workers"]) == {f"{name}:9100" for name in workers}
+    for job in ("hysbys", "hysbys-workers"):
+        assert {"source_labels": ["__meta_dns_name"], "target_label": "process"} in \
+            jobs[job]["relabel_configs"]
+        assert all(sd["type"] == "A" for sd in jobs[job]["dns_sd_configs"])
     assert config["rule_files"] == ["alerts.yml"]
 
 
+def test_every_compose_process_serves_probes_and_metrics_and_is_health_checked():
+    for name, svc in long_running_compose_processes().items():
+        env = svc["environment"]
+        if svc["command"][1] == "serve":
+            port = API_PORTS[svc["command"][2]]
+        else:
+            assert env["HYSBYS_METRICS_PORT"] == "9100", name
+            port = 9100
+        assert f"http://127.0.0.1:{port}/healthz" in " ".join(svc["healthcheck"]["test"]), name
+
+
+def test_compose_runs_redis_with_a_health_check():
+    redis = compose_services()["redis"]
+    assert redis["image"].startswith("redis:")
+    assert "redis-cli" in redis["healthcheck"]["test"]
+
+
+def alert_rules() -> list[dict]:
+    return [rule for group in load_yaml(DEPLOY / "prometheus" / "alerts.yml")["groups"]
+            for rule in group["rules"]]
+
+
+def test_a_down_alert_covers_every_process_kind_of_compose_and_kubernetes():
+    kinds = set(long_running_compose_processes())
+    kinds |= {name for name, _ in k8s_containers("Deployment") if name != "redis"}
+    watched = {rule["labels"].get("process") for rule in alert_rules()
+               if rule["alert"] == "HysbysProcessDown"}
+    assert watched == kinds
+    for rule in alert_rules():
+        if rule["alert"] == "HysbysProcessDown":
+            assert f'process="{rule["labels"]["process"]}"' in rule["expr"]
+            assert rule["expr"].startswith("absent(")
+    down = next(r for r in alert_rules() if r["alert"] == "HysbysApiDown")
+    assert down["expr"] == 'up{job=~"hysbys|hysbys-workers"} == 0'
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name) or (str(ROOT / ".venv" / "bin" / name)
+                                  if (ROOT / ".venv" / "bin" / name).exists() else None)
+    assert path, f"{name} is missing: `make deps-tools` installs it (make test does)"
+    return path
+
+
+def test_promtool_accepts_the_alert_rules_and_the_prometheus_config():
+    promtool = require_tool("promtool")
+    for args in (["check", "rules", "alerts.yml"], ["check", "config", "prometheus.yml"]):
+        done = subprocess.run([promtool, *args], cwd=DEPLOY / "prometheus",
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_every_alert_uses_only_metrics_that_the_code_registers():
-    rules = [rule for group in load_yaml(DEPLOY / "prometheus" / "alerts.yml")["groups"]
-             for rule in group["rules"]]
+    rules = alert_rules()
     assert rules
     for rule in rules:
         assert not unknown_metrics(rule["expr"]), (rule["alert"], unknown_metrics(rule["expr"]))
@@ -319,7 +387,7 @@ def test_the_metric_name_check_catches_a_misspelt_metric():
 def test_every_kubernetes_document_parses_and_is_listed_in_the_kustomization():
     docs = k8s_documents()
     assert all("kind" in doc and "apiVersion" in doc for _, doc in docs)
-    kustomization = load_yaml(DEPLOY / "k8s" / "kustomization.yaml")
+    kustomization = load_yaml(DEPLOY / "k8s" / "base" / "kustomization.yaml")
     listed = set(kustomization["resources"])
     files = {path.name for path, doc in docs if doc["kind"] != "Kustomization"}
     assert listed == files
@@ -352,7 +420,7 @@ def test_kubernetes_apis_are_probed_on_healthz_and_readyz_and_request_resources(
 
 
 def test_keda_scales_each_worker_on_exactly_the_queues_it_consumes():
-    commands = {name: c["command"] for name, c in k8s_containers("Deployment")}
+    commands = {name: c.get("command") for name, c in k8s_containers("Deployment")}
     scaled = [doc for _, doc in k8s_documents() if doc["kind"] == "ScaledObject"]
     scaled_targets = set()
     for obj in scaled:
@@ -394,3 +462,220 @@ def test_kubernetes_runs_exactly_one_dispatcher_never_two_during_a_rollout():
     scaled = {doc["spec"]["scaleTargetRef"]["name"] for _, doc in k8s_documents()
               if doc["kind"] == "ScaledObject"}
     assert dispatchers[0]["metadata"]["name"] not in scaled
+
+
+# -- Kubernetes overlays, rendered by kustomize and validated ---------------------
+OVERLAYS = ("production", "staging")
+# Custom resources of the operators the platform relies on: no schema in
+# kubernetes-validate, so their fields are checked by the tests below instead.
+OPERATOR_KINDS = {"ScaledObject", "TriggerAuthentication", "PodMonitor", "Cluster", "Pooler"}
+
+
+@cache
+def rendered(overlay: str) -> tuple[dict, ...]:
+    kubectl = require_tool("kubectl")
+    done = subprocess.run([kubectl, "kustomize", str(DEPLOY / "k8s" / "overlays" / overlay)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return tuple(doc for doc in yaml.safe_load_all(done.stdout) if doc)
+
+
+def of_kind(docs, kind: str) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def test_both_overlays_render_the_whole_base_into_their_own_namespace():
+    base_kinds = sorted((doc["kind"], doc["metadata"]["name"]) for _, doc in k8s_documents()
+                        if doc["kind"] != "Kustomization")
+    for overlay, namespace in (("production", "hysbys"), ("staging", "hysbys-staging")):
+        docs = rendered(overlay)
+        assert sorted((d["kind"], d["metadata"]["name"].replace("hysbys-staging", "hysbys"))
+                      for d in docs) == base_kinds
+        assert {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"} == \
+            {namespace}
+        for deploy in of_kind(docs, "Deployment").values():
+            for c in deploy["spec"]["template"]["spec"]["containers"]:
+                assert c["image"] != "hysbys", "the overlay's image is set"
+
+
+def test_the_rendered_overlays_pass_the_kubernetes_schemas_strictly():
+    import kubernetes_validate
+
+    for overlay in OVERLAYS:
+        for doc in rendered(overlay):
+            if doc["kind"] in OPERATOR_KINDS:
+                continue
+            kubernetes_validate.validate(doc, "1.30.0", strict=True)
+        assert {d["kind"] for d in rendered(overlay)} - OPERATOR_KINDS >= {
+            "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget",
+            "NetworkPolicy", "ConfigMap", "Job", "Namespace"}
+
+
+def test_the_schema_check_rejects_a_misspelt_field():
+    import kubernetes_validate
+
+    deploy = dict(of_kind(rendered("production"), "Deployment")["notify-api"])
+    deploy["spec"] = {**deploy["spec"], "replicaz": 2}
+    try:
+        kubernetes_validate.validate(deploy, "1.30.0", strict=True)
+    except kubernetes_validate.ValidationError:
+        return
+    raise AssertionError("a misspelt field passed the schema check")
+
+
+def test_every_process_is_probed_spread_and_covered_by_a_disruption_budget():
+    for overlay in OVERLAYS:
+        docs = rendered(overlay)
+        budgets = {b["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]: b
+                   for b in of_kind(docs, "PodDisruptionBudget").values()}
+        for name, deploy in of_kind(docs, "Deployment").items():
+            pod = deploy["spec"]["template"]["spec"]
+            for c in pod["containers"]:
+                assert c["livenessProbe"] and c["readinessProbe"], (overlay, name)
+            assert budgets[name]["spec"]["maxUnavailable"] == 1, (overlay, name)
+            if name != "redis":
+                keys = {t["topologyKey"] for t in pod["topologySpreadConstraints"]}
+                assert keys == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+                for t in pod["topologySpreadConstraints"]:
+                    assert t["labelSelector"]["matchLabels"] == {"app.kubernetes.io/name": name}
+
+
+def test_processes_without_an_api_are_probed_on_their_metrics_port():
+    docs = rendered("production")
+    config = of_kind(docs, "ConfigMap")["hysbys-config"]["data"]
+    assert config["HYSBYS_METRICS_PORT"] == "9100"
+    for name, deploy in of_kind(docs, "Deployment").items():
+        c = deploy["spec"]["template"]["spec"]["containers"][0]
+        if c.get("command", [None, None])[:2] in (["hysbys", "worker"], ["hysbys", "dispatcher"],
+                                                  ["hysbys", "ticker"]):
+            assert c["ports"] == [{"name": "metrics", "containerPort": 9100}], name
+            assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+            assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+
+
+def test_the_apis_scale_with_an_hpa_and_leave_the_replica_count_to_it():
+    for overlay in OVERLAYS:
+        docs = rendered(overlay)
+        hpas = {h["spec"]["scaleTargetRef"]["name"]: h
+                for h in of_kind(docs, "HorizontalPodAutoscaler").values()}
+        for service in SERVICES:
+            hpa = hpas[f"{service}-api"]["spec"]
+            assert 1 <= hpa["minReplicas"] <= hpa["maxReplicas"]
+            assert "replicas" not in of_kind(docs, "Deployment")[f"{service}-api"]["spec"]
+
+
+def test_podmonitors_scrape_every_hysbys_pod_with_the_labels_the_alerts_use():
+    docs = rendered("production")
+    monitors = of_kind(docs, "PodMonitor")
+    selected = set()
+    for monitor in monitors.values():
+        sel = monitor["spec"]["selector"]
+        components = set(sel.get("matchExpressions", [{}])[0].get("values", [])) or \
+            {sel["matchLabels"]["app.kubernetes.io/component"]}
+        selected |= components
+        [endpoint] = monitor["spec"]["podMetricsEndpoints"]
+        jobs = [r["replacement"] for r in endpoint["relabelings"] if r["targetLabel"] == "job"]
+        assert jobs in (["hysbys"], ["hysbys-workers"])
+        assert any(r["targetLabel"] == "process" for r in endpoint["relabelings"])
+    components = {d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+                  for d in of_kind(docs, "Deployment").values()} - {"cache"}
+    assert components <= selected
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    for key, value in selector.get("matchLabels", {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions", []):
+        if expr["operator"] == "In" and labels.get(expr["key"]) not in expr["values"]:
+            return False
+    return True
+
+
+def pod_labels(docs) -> dict[str, dict]:
+    out = {name: d["spec"]["template"]["metadata"]["labels"]
+           for name, d in of_kind(docs, "Deployment").items()}
+    out.update({name: d["spec"]["template"]["metadata"]["labels"]
+                for name, d in of_kind(docs, "Job").items()})
+    return out
+
+
+def test_network_policies_deny_by_default_and_open_only_the_paths_hysbys_uses():
+    docs = rendered("production")
+    policies = of_kind(docs, "NetworkPolicy")
+    deny = policies["hysbys-default-deny"]["spec"]
+    assert set(deny["policyTypes"]) == {"Ingress", "Egress"}
+    assert "ingress" not in deny and "egress" not in deny
+    labels = pod_labels(docs)
+    for name, pod in labels.items():       # every Hysbys pod and Redis starts closed
+        assert selects(deny["podSelector"], pod), name
+
+    def egress_ports(pod: dict) -> set[int]:
+        return {port["port"] for p in policies.values() if "Egress" in p["spec"]["policyTypes"]
+                and selects(p["spec"]["podSelector"], pod)
+                for rule in p["spec"].get("egress", []) for port in rule.get("ports", [])}
+
+    # only the workers that call providers and tenants leave the cluster
+    outside = {name for name, pod in labels.items()
+               if any(selects(p["spec"]["podSelector"], pod) and any(
+                   "ipBlock" in peer for rule in p["spec"].get("egress", [])
+                   for peer in rule["to"]) for p in policies.values())}
+    assert outside == {"notify-worker", "notify-dispatcher", "inbound-worker"}
+    for name in ("notify-api", "scheduler-ticker", "hysbys-migrate"):
+        assert egress_ports(labels[name]) >= {5432, 5672, 53}, name
+    # the APIs are reachable on their ports only, the workers on 9100 from Prometheus only
+    api_in = policies["hysbys-apis-ingress"]["spec"]
+    assert {p["port"] for r in api_in["ingress"] for p in r["ports"]} == set(API_PORTS.values())
+    worker_in = policies["hysbys-workers-ingress"]["spec"]
+    assert [p["port"] for r in worker_in["ingress"] for p in r["ports"]] == [9100]
+
+
+def process_connections(container: dict, pool_per_engine: int) -> int:
+    """Database connections one pod can open: a pool per engine, per gunicorn worker."""
+    command = container.get("command") or []
+    if command[:2] == ["hysbys", "serve"]:
+        workers = int(command[command.index("--workers") + 1]) if "--workers" in command else 2
+        return workers * pool_per_engine
+    if command[:3] == ["hysbys", "db", "upgrade"]:
+        return len(SERVICES) * pool_per_engine     # one engine per service's migrations
+    return pool_per_engine
+
+
+def test_pgbouncer_and_postgres_connection_limits_hold_at_every_autoscaler_maximum():
+    from shared.db import make_engine
+
+    engine = make_engine("postgresql+psycopg2://hysbys@pooler/hysbys", "notify")
+    per_engine = engine.pool.size() + engine.pool._max_overflow
+    engine.dispose()
+    for overlay in OVERLAYS:
+        docs = rendered(overlay)
+        maxima = {d["metadata"]["name"]: d["spec"].get("replicas", 1)
+                  for d in of_kind(docs, "Deployment").values()}
+        for hpa in of_kind(docs, "HorizontalPodAutoscaler").values():
+            maxima[hpa["spec"]["scaleTargetRef"]["name"]] = hpa["spec"]["maxReplicas"]
+        for obj in of_kind(docs, "ScaledObject").values():
+            maxima[obj["spec"]["scaleTargetRef"]["name"]] = obj["spec"]["maxReplicaCount"]
+        clients = 0
+        for kind in ("Deployment", "Job"):
+            for name, d in of_kind(docs, kind).items():
+                for c in d["spec"]["template"]["spec"]["containers"]:
+                    if c["image"].startswith("redis:"):
+                        continue
+                    clients += maxima.get(name, 1) * process_connections(c, per_engine)
+        pooler = of_kind(docs, "Pooler")["hysbys-db-pooler"]["spec"]
+        params = pooler["pgbouncer"]["parameters"]
+        assert pooler["pgbouncer"]["poolMode"] == "transaction"
+        assert "search_path" in params["track_extra_parameters"]
+        # any one pooler instance can take every client (clients are not spread evenly)
+        assert clients <= int(params["max_client_conn"]), (overlay, clients)
+        servers = pooler["instances"] * (int(params["default_pool_size"])
+                                         + int(params["reserve_pool_size"]))
+        pg = of_kind(docs, "Cluster")["hysbys-db"]["spec"]["postgresql"]["parameters"]
+        assert servers + int(pg["superuser_reserved_connections"]) < int(pg["max_connections"]), \
+            (overlay, servers)
+    assert clients > 0
+
+
+def test_the_database_url_in_the_readme_points_at_the_pooler():
+    readme = (DEPLOY / "k8s" / "README.md").read_text()
+    assert "@hysbys-db-pooler:5432/hysbys" in readme
