@@ -1,10 +1,15 @@
 # One image for every Hysbys process; the command picks the role:
 #   hysbys serve notify|inbound|scheduler   HTTP API on :8001 / :8002 / :8003
 #   hysbys worker notify|inbound|scheduler  that service's consumers and outbox relay
-#   hysbys ticker                           the scheduler's ticker
+#   hysbys dispatcher | hysbys ticker       notify's dispatcher, the scheduler's ticker
 #   hysbys db upgrade                       migrations, run once per release
-# Configuration is environment only (HYSBYS_*); see docker-compose.yml.
-FROM python:3.11-slim
+# Configuration is environment only (HYSBYS_*): docs/configuration.md.
+#
+# The base is pinned by digest, so a rebuild gets the same Python and Debian until
+# the pin is moved on purpose.  To refresh it (docs/operations.md "Rebuild the image"):
+#   docker buildx imagetools inspect python:3.11-slim --format '{{json .Manifest.Digest}}'
+# and replace the sha256 below (keep the tag beside it for readers).
+FROM python:3.11-slim@sha256:be1575ed968de893bd54f4c56315ff7c4736ce522c1bca08fd521731aafc0d76
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -12,12 +17,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /src
+# The exact versions of requirements.lock (make lock), then the package itself
+# without resolving again.  The bench extra (celery, matplotlib, py-spy) is not in
+# the image: `hysbys bench` runs from a checkout (make bench) and says so here.
+COPY requirements.lock ./
+RUN pip install -r requirements.lock
 COPY pyproject.toml README.md* ./
 COPY shared/ shared/
 COPY services/ services/
 # A regular (not editable) install: the package and its migrations land in
 # site-packages and the source tree is not needed at run time.
-RUN pip install . && cd / && rm -rf /src
+RUN pip install --no-deps . && cd / && rm -rf /src
 
 RUN useradd --system --uid 10001 --user-group --home-dir /app --create-home \
         --shell /usr/sbin/nologin hysbys \
@@ -28,5 +38,9 @@ USER 10001
 ENV HYSBYS_HTTP_HOST=0.0.0.0 \
     HYSBYS_VAR_DIR=/app/var
 
-EXPOSE 8001 8002 8003
+EXPOSE 8001 8002 8003 9100
+# Probes /healthz of whatever this container runs: an API on its port, a worker,
+# the dispatcher or the ticker on HYSBYS_METRICS_PORT (services/healthcheck.py).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-m", "services.healthcheck"]
 CMD ["hysbys", "serve", "notify"]

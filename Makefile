@@ -6,13 +6,23 @@ STAMP  := $(VENV)/.installed
 
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-unit test-integration test-faults audit lint bench clean deps-browser
+.PHONY: run test test-unit test-integration test-faults audit lint bench clean deps-browser deps-tools lock
 
-$(STAMP): pyproject.toml
+# The versions come from the lock files (pip-compile, from pyproject.toml's ranges):
+# the venv here, CI's and the Docker image install the same ones.  `make lock`
+# refreshes them after a change to pyproject.toml.
+$(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+lock: $(STAMP)  ## re-pin requirements.lock (the image) and requirements-dev.lock (make, CI) from pyproject.toml
+	$(BIN)/pip-compile --quiet --upgrade --strip-extras --allow-unsafe --no-emit-index-url \
+		--no-emit-find-links --no-emit-trusted-host -o requirements.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --upgrade --strip-extras --allow-unsafe --no-emit-index-url \
+		--no-emit-find-links --no-emit-trusted-host --extra dev -o requirements-dev.lock pyproject.toml
 
 run: $(STAMP)  ## the embedded platform, all in one process, with a demo tenant
 	$(BIN)/hysbys up --demo
@@ -20,9 +30,16 @@ run: $(STAMP)  ## the embedded platform, all in one process, with a demo tenant
 deps-browser:  ## Debian's Chromium and its driver, for the /ops page's browser test
 	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver; }
 
+# promtool (Debian's prometheus package; its service is not started) checks the alert
+# rules; kubectl renders the Kubernetes overlays (Debian's kubernetes-client when no
+# kubectl is installed).  tests/unit/test_deploy_files.py fails without them.
+deps-tools:  ## promtool and kubectl, for the deploy/ checks in make test
+	@command -v promtool >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; }
+	@command -v kubectl >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends kubernetes-client; }
+
 # `slow` marks the fault runs (tests/faults): they stop the local RabbitMQ and restart
 # PostgreSQL, so they run on their own, in `make test-faults`.
-test: $(STAMP) deps-browser  ## everything but the fault runs: unit, contract, integration (real RabbitMQ + PostgreSQL), end to end, security, fuzz
+test: $(STAMP) deps-browser deps-tools  ## everything but the fault runs: unit, contract, integration (real RabbitMQ + PostgreSQL), end to end, security, fuzz
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 test-faults: $(STAMP)  ## broker, database, kills, providers, poison, disk, counted (~10-13 min; root; breaks the shared broker, so alone)
@@ -35,7 +52,7 @@ audit: $(STAMP)  ## known vulnerabilities in the dependencies (pip-audit); bandi
 	$(BIN)/bandit -c pyproject.toml -r shared services -q || status=$$?; \
 	exit $$status
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) deps-tools
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 test-integration: $(STAMP)  ## what needs RabbitMQ and PostgreSQL, but not the fault runs
@@ -43,7 +60,7 @@ test-integration: $(STAMP)  ## what needs RabbitMQ and PostgreSQL, but not the f
 
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -c requirements-dev.lock -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)  ## benchmarks on RabbitMQ + PostgreSQL; results in bench/results/, docs/benchmarks.md

@@ -332,8 +332,13 @@ def cmd_retention_run(_args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from bench import scenarios
-
+    try:
+        from bench import scenarios
+    except ModuleNotFoundError as exc:
+        # the Docker image has neither bench/ nor the bench extra (celery, matplotlib, py-spy)
+        print(f"hysbys: benchmarks need a source checkout with the bench extra (`make bench`), "
+              f"which this installation does not have ({exc.name} is missing)", file=sys.stderr)
+        return EXIT_USAGE
     return scenarios.main(args.scenarios)
 
 

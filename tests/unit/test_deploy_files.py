@@ -436,13 +436,62 @@ def test_keda_scales_each_worker_on_exactly_the_queues_it_consumes():
 
 
 # -- image and CI ----------------------------------------------------------------
-def test_the_image_runs_as_a_non_root_user_and_exposes_the_three_api_ports():
+def test_the_image_runs_as_a_non_root_user_and_exposes_the_api_and_metrics_ports():
     text = (ROOT / "Dockerfile").read_text()
-    assert re.search(r"^FROM python:3\.11-slim\b", text, re.MULTILINE)
-    assert re.search(r"\bpip install \.", text)
     users = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
     assert users and users[-1] not in ("root", "0")
-    assert re.search(r"^EXPOSE 8001 8002 8003$", text, re.MULTILINE)
+    assert re.search(r"^EXPOSE 8001 8002 8003 9100$", text, re.MULTILINE)
+
+
+def test_the_image_base_is_pinned_by_digest_and_installs_the_lock_file():
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim@sha256:[0-9a-f]{64}$", text, re.MULTILINE)
+    installs = re.findall(r"^RUN pip install (.+?)(?: &&|$)", text, re.MULTILINE)
+    assert installs == ["-r requirements.lock", "--no-deps ."]
+
+
+def test_the_image_has_a_healthcheck_for_every_role():
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r'^\s+CMD \["python", "-m", "services.healthcheck"\]$', text, re.MULTILINE)
+    assert "HEALTHCHECK" in text
+
+
+def requirement_names(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        if m := re.match(r"^([A-Za-z0-9._-]+)==(\S+)", line):
+            pins[re.sub(r"[-_.]+", "-", m.group(1)).lower()] = m.group(2)
+    return pins
+
+
+def test_the_lock_files_pin_every_dependency_pyproject_names_within_its_range():
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = requirement_names(ROOT / "requirements.lock")
+    dev = requirement_names(ROOT / "requirements-dev.lock")
+    for spec, lock in [(r, runtime) for r in project["dependencies"]] + \
+            [(r, dev) for r in project["dependencies"] + project["optional-dependencies"]["dev"]]:
+        req = Requirement(spec)
+        name = re.sub(r"[-_.]+", "-", req.name).lower()
+        assert name in lock, f"{name} is not pinned: run make lock"
+        assert req.specifier.contains(lock[name], prereleases=True), (name, lock[name])
+    for path in ("requirements.lock", "requirements-dev.lock"):
+        # no index, link or local path that works only on the machine that locked it
+        lines = [ln for ln in (ROOT / path).read_text().splitlines()
+                 if ln.strip() and not ln.lstrip().startswith("#")]
+        assert all(re.match(r"^[A-Za-z0-9._-]+==\S+$", ln) for ln in lines), path
+
+
+def test_make_installs_from_the_lock_and_refreshes_it_with_make_lock():
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^\$\(STAMP\): pyproject.toml requirements.lock requirements-dev.lock$",
+                     makefile, re.MULTILINE)
+    assert "$(BIN)/pip install --quiet -r requirements-dev.lock" in makefile
+    assert re.search(r"^lock: ", makefile, re.MULTILINE)
+    assert re.search(r"^test: \$\(STAMP\) deps-browser deps-tools", makefile, re.MULTILINE)
 
 
 def test_the_ci_script_is_executable_and_stops_on_the_first_error():
