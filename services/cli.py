@@ -124,7 +124,9 @@ def _multiprocess_metrics(settings: Settings, service: str):
     if "prometheus_client.values" in sys.modules:
         raise RuntimeError("prometheus_client was imported before `hysbys serve` chose "
                            "its multiprocess directory")
-    directory = settings.prometheus_multiproc_dir or settings.var_dir / "metrics" / service
+    # per service and port: two `hysbys serve` on one machine (benchmarks, tests) never share
+    directory = (settings.prometheus_multiproc_dir
+                 or settings.var_dir / "metrics" / f"{service}-{settings.ports[service]}")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)   # read by prometheus-client
     from shared import metrics
 

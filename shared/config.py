@@ -55,7 +55,7 @@ class Settings:
     sweep_stale_seconds: float = 600.0
     sweep_interval_seconds: float = 30.0
     # prometheus-client's multiprocess directory (PROMETHEUS_MULTIPROC_DIR) for `hysbys serve`'s
-    # gunicorn workers; unset, serve uses <var_dir>/metrics/<service>, emptied at start.
+    # gunicorn workers; unset, serve uses <var_dir>/metrics/<service>-<port>, emptied at start.
     prometheus_multiproc_dir: Path | None = None
 
     @classmethod

@@ -56,7 +56,7 @@ def test_requests_spread_over_gunicorn_workers_are_all_counted(tmp_path):
     env = _env(tmp_path, port)
     subprocess.run([sys.executable, "-m", "services.cli", "db", "upgrade"], env=env, cwd=ROOT,
                    check=True, capture_output=True)
-    multiproc = tmp_path / "var" / "metrics" / "notify"
+    multiproc = tmp_path / "var" / "metrics" / f"notify-{port}"
     multiproc.mkdir(parents=True)
     (multiproc / "counter_1.db").write_bytes(b"left by an earlier run")   # must be cleaned
     log = open(tmp_path / "serve.log", "wb")
