@@ -54,6 +54,11 @@ class Settings:
     # HYSBYS_SWEEP_INTERVAL_SECONDS.
     sweep_stale_seconds: float = 600.0
     sweep_interval_seconds: float = 30.0
+    # Where the dispatchers share sender throttles and provider circuits (HYSBYS_REDIS_URL,
+    # e.g. redis://redis:6379/0); None: in notify's database.  HYSBYS_REDIS_PREFIX starts
+    # every key, so deployments (or test runs) sharing one Redis keep apart.
+    redis_url: str | None = None
+    redis_prefix: str = "hysbys"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, first_run_dir: Path | None = None
@@ -106,6 +111,8 @@ class Settings:
             provider_timeout=_seconds(env, "HYSBYS_PROVIDER_TIMEOUT_SECONDS", 10.0),
             sweep_stale_seconds=_seconds(env, "HYSBYS_SWEEP_STALE_SECONDS", 600.0),
             sweep_interval_seconds=_seconds(env, "HYSBYS_SWEEP_INTERVAL_SECONDS", 30.0),
+            redis_url=env.get("HYSBYS_REDIS_URL") or None,
+            redis_prefix=env.get("HYSBYS_REDIS_PREFIX") or "hysbys",
         )
 
     def with_(self, **changes) -> Settings:
