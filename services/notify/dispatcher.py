@@ -50,7 +50,7 @@ from services.notify.providers.base import OutgoingMessage, Provider, ProviderEr
 from services.notify.providers.health import Breakers, HealthBoard
 from services.notify.providers.throttle import DatabaseThrottle, RedisThrottle, Throttle
 from services.notify.sending import set_status
-from shared import events, outbox
+from shared import events, outbox, tracing
 from shared.bus import backoff
 from shared.db import Database, utcnow
 from shared.tenancy import Tenant
@@ -119,6 +119,7 @@ class Outcome:
     reason: str | None = None
     suppress: bool = False
     called: bool = True               # False: every circuit refused, no provider was called
+    traceparent: str | None = None    # the provider call's span: the outcome's events follow it
 
 
 class Dispatcher:
@@ -311,12 +312,16 @@ class Dispatcher:
                 continue
             started = time.perf_counter()
             called = True
+            traceparent = n.traceparent
             try:
-                result = provider.send(msg)
+                with _call_span(n, provider):
+                    traceparent = tracing.current_traceparent() or traceparent
+                    result = provider.send(msg)
             except ProviderError as exc:
                 self._observe(provider, breaker, started, ok=False, outage=exc.kind == "outage")
                 if not exc.retryable:
-                    return Outcome(claim, exc.status, provider, reason=str(exc), suppress=exc.suppress)
+                    return Outcome(claim, exc.status, provider, reason=str(exc), suppress=exc.suppress,
+                                   traceparent=traceparent)
                 errors.append(f"{provider.name}: {exc}")
                 continue
             except Exception as exc:  # noqa: BLE001 - an adapter bug must not strand the chunk
@@ -326,7 +331,8 @@ class Dispatcher:
                 errors.append(f"{provider.name}: {type(exc).__name__}")
                 continue
             self._observe(provider, breaker, started, ok=True, outage=False)
-            return Outcome(claim, result.status, provider, result, result.reason)
+            return Outcome(claim, result.status, provider, result, result.reason,
+                           traceparent=traceparent)
         return Outcome(claim, "retry", reason="; ".join(errors), called=called)
 
     def _observe(self, provider: Provider, breaker, started: float, *, ok: bool, outage: bool) -> None:
@@ -372,7 +378,8 @@ class Dispatcher:
                 row = rows.get(o.claim.row.id)
                 if row is None or row.status != "sending" or row.attempts != o.claim.row.attempts:
                     continue    # swept, or already moved on by a receipt: not ours any more
-                self._apply(session, row, o)
+                with tracing.attached(o.traceparent or row.traceparent):
+                    self._apply(session, row, o)
         self.on_outbox()
 
     def _apply(self, session: Session, row: Notification, o: Outcome) -> None:
@@ -464,6 +471,15 @@ def suppress(session: Session, row: Notification, *, source: str) -> None:
                                 created_at=utcnow()))
     outbox.add(session, events.make("subscriber.opted_out", row.tenant_id, None,
                                     recipient=row.recipient, channel=row.channel, source=source))
+
+
+def _call_span(n: Notification, provider: Provider):
+    """The provider call's client span, child of the request or event that made the row."""
+    return tracing.span(f"send {n.channel} via {provider.name}", parent=n.traceparent,
+                        kind=tracing.SpanKind.CLIENT,
+                        attributes={"hysbys.notification_id": n.id, "hysbys.tenant_id": n.tenant_id,
+                                    "hysbys.provider": provider.name, "hysbys.channel": n.channel,
+                                    "hysbys.attempt": n.attempts})
 
 
 def _remote(provider: Provider) -> bool:
