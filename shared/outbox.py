@@ -34,6 +34,9 @@ class OutboxRow(KernelBase):
         sa.Index("ix_outbox_unpublished", "seq", postgresql_where=sa.text("published_at IS NULL"),
                  sqlite_where=sa.text("published_at IS NULL")),
     )
+    # never fetch server-side values after an INSERT (RETURNING only the key): a service
+    # whose outbox has no ``traceparent`` column yet must not be asked for it
+    __mapper_args__ = {"eager_defaults": False}
 
     seq: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
                                      primary_key=True, autoincrement=True)

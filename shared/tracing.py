@@ -140,8 +140,12 @@ def consumer_span(event, consumer: str):
 def batch_span(events, consumer: str) -> Iterator[None]:
     """One consumer span for a batch handled in one transaction, linked to each traced event.
 
-    (A span has one parent; the batch's events come from many traces.)  None if no
-    event of the batch is traced."""
+    (A span has one parent; the batch's events come from many traces.)  A batch of one
+    is that event's own consumer span; none if no event of the batch is traced."""
+    if len(events) == 1:
+        with consumer_span(events[0], consumer):
+            yield
+        return
     links = []
     for event in events:
         ctx = context_from(event.traceparent)

@@ -89,9 +89,10 @@ class NotifyService:
     def background(self, *, consumers: bool = True, dispatcher: bool = True) -> Background:
         """The service's loops: its queues' consumers (and the retention purge), the
         dispatcher, and the outbox relay.  ``hysbys worker notify`` runs them all in one
-        process; at scale the dispatcher runs as its own process (``hysbys dispatcher``,
-        one per deployment: the sender throttles are per process) beside
-        ``hysbys worker notify --no-dispatcher``, so the two share no interpreter lock."""
+        process; at scale the dispatchers run as processes of their own (``hysbys
+        dispatcher``, as many as needed: they share sender throttles and circuits, see
+        :func:`configured_safeguards`) beside ``hysbys worker notify --no-dispatcher``, so
+        consumers and dispatchers share no interpreter lock."""
         queue_handlers = self.queue_handlers() if consumers else {}
         if consumers:
             queue_handlers["notify.requests"] = _ThenNudge(queue_handlers["notify.requests"],

@@ -151,3 +151,42 @@ def test_tracing_is_off_without_an_endpoint_and_on_with_one():
                          timeout=60, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "hysbys-notify"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/outbox.db"
+    return request.getfixturevalue("pg_url")
+
+
+def test_an_outbox_keeps_the_traceparent_where_its_migration_added_the_column(database_url, spans):
+    """notify's and inbound's outboxes have the column; the scheduler's has not (yet), and
+    still takes every row, traced or not."""
+    from pathlib import Path
+
+    from cryptography.fernet import Fernet
+
+    from shared import events, outbox
+    from shared.crypto import SecretBox
+    from shared.db import Database, encrypt_with, upgrade
+
+    box = SecretBox(Fernet.generate_key().decode())
+    got = {}
+    for service in ("scheduler", "notify", "inbound"):
+        db = Database.connect(database_url, service)
+        encrypt_with(db.engine, box)
+        upgrade(db, Path(ROOT) / "services" / service / "migrations")
+        with tracing.span(f"a request to {service}"):
+            traceparent = tracing.current_traceparent()
+            with db.transaction() as session:
+                outbox.add(session, events.make("subscriber.opted_out", uuid.uuid4(), "cid-3",
+                                                recipient="+447700900123", channel="sms",
+                                                source="reply"))
+        with db.read() as session:
+            [row] = session.execute(outbox.Relay(db, None).claim_query()).all()
+        got[service] = (getattr(row, "traceparent", None), traceparent, row.correlation_id)
+        db.dispose()
+    assert got["scheduler"][0] is None and got["scheduler"][2] == "cid-3"
+    for service in ("notify", "inbound"):
+        assert got[service][0] == got[service][1] is not None, service

@@ -7,6 +7,11 @@ at Twilio is an outage for all of them)::
     half-open --trial succeeds--> closed
     half-open --trial fails-----> open (a new cool-down)
 
+Every configured dispatcher shares each circuit (:class:`SharedCircuitBreaker` over
+Redis or notify's database, see ``wiring.configured_safeguards``): outages any of them
+meets count together, and an open circuit is open for all.  :class:`CircuitBreaker`
+is the same machine in one process's memory (unit tests step its clock).
+
 Only outages count (5xx, timeouts, connection errors).  A provider that answers
 "invalid number" or "slow down" is up.  While a circuit is open the dispatcher
 fails over to the tenant's next provider, or leaves the notification

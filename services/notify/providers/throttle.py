@@ -5,6 +5,10 @@ fills Twilio's own queue, where messages age past their moment (a bin reminder
 at 23:00 is no use).  The dispatcher asks before it claims a notification, so a
 throttled tenant's rows simply stay ``created`` and the batch goes to others.
 
+Every configured dispatcher asks the same throttle (:class:`RedisThrottle` or
+:class:`DatabaseThrottle`, below), so N dispatchers send a sender at its rate, not N
+times it; :class:`Throttle` keeps buckets in one process (unit tests).
+
 The clock is injected: tests step it instead of sleeping.
 """
 from __future__ import annotations
