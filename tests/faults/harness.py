@@ -134,7 +134,7 @@ class FaultRun:
         urls = {k: f"http://127.0.0.1:{v}" for k, v in ports.items()}
         try:
             for name in urls:
-                stack.wait_http(urls[name] + "/healthz", timeout=60)
+                stack.wait_http(urls[name] + "/healthz", timeout=180)   # a loaded CI machine
         except Exception:
             stack.stop()
             raise
