@@ -16,6 +16,7 @@ so no path loses a message.
 """
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import random
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 from kombu.mixins import ConsumerMixin
 
-from shared import logs, topology
+from shared import logs, topology, tracing
 from shared.events import EVENT_SCHEMAS, Event, EventError
 from shared.metrics import METRICS
 
@@ -54,6 +55,27 @@ class OutgoingMessage:
     routing_key: str
     body: str
     correlation_id: str | None = None
+    traceparent: str | None = None      # W3C trace context, sent as the ``traceparent`` header
+
+
+def _headers(msg: OutgoingMessage) -> dict:
+    headers = {"correlation_id": msg.correlation_id} if msg.correlation_id else {}
+    if msg.traceparent:
+        headers[tracing.TRACEPARENT] = tracing.current_traceparent() or msg.traceparent
+    return headers
+
+
+def _publish_span(msg: OutgoingMessage):
+    """A producer span for an event whose row has a trace (the header then names the span);
+    none for one without (nothing to join, and the relay's hot path stays as it was)."""
+    if not msg.traceparent:
+        return contextlib.nullcontext()
+    return tracing.span(f"publish {msg.routing_key}", parent=msg.traceparent,
+                        kind=tracing.SpanKind.PRODUCER,
+                        attributes={"messaging.system": "rabbitmq",
+                                    "messaging.destination.name": topology.EVENTS_EXCHANGE,
+                                    "messaging.message.id": msg.event_id,
+                                    "hysbys.correlation_id": msg.correlation_id})
 
 
 class Bus:
@@ -124,13 +146,14 @@ class Bus:
         producer = Producer(conn.default_channel, exchange=topology.events_exchange())
         count = 0
         for msg in messages:
-            producer.publish(
-                msg.body, routing_key=msg.routing_key, content_type="application/json",
-                content_encoding="utf-8", delivery_mode=2, message_id=msg.event_id,
-                headers={"correlation_id": msg.correlation_id} if msg.correlation_id else {},
-                retry=True, retry_policy={"max_retries": 3, "interval_start": 0.2,
-                                          "interval_step": 0.5},
-            )
+            with _publish_span(msg):
+                producer.publish(
+                    msg.body, routing_key=msg.routing_key, content_type="application/json",
+                    content_encoding="utf-8", delivery_mode=2, message_id=msg.event_id,
+                    headers=_headers(msg),
+                    retry=True, retry_policy={"max_retries": 3, "interval_start": 0.2,
+                                              "interval_step": 0.5},
+                )
             METRICS.events_published.labels(type=msg.routing_key).inc()
             count += 1
         return count
@@ -172,10 +195,11 @@ class Bus:
             channel.confirm_select()
             producer = Producer(channel, exchange=topology.events_exchange())
             for msg in messages:
-                producer.publish(
-                    msg.body, routing_key=msg.routing_key, content_type="application/json",
-                    content_encoding="utf-8", delivery_mode=2, message_id=msg.event_id,
-                    headers={"correlation_id": msg.correlation_id} if msg.correlation_id else {})
+                with _publish_span(msg):
+                    producer.publish(
+                        msg.body, routing_key=msg.routing_key, content_type="application/json",
+                        content_encoding="utf-8", delivery_mode=2, message_id=msg.event_id,
+                        headers=_headers(msg))
             deadline = time.monotonic() + confirm_timeout
             while confirmed() < total and not state["nacked"]:
                 remaining = deadline - time.monotonic()
@@ -340,7 +364,8 @@ class Worker(ConsumerMixin):
 
     def _on_message(self, queue: str, message) -> None:
         try:
-            event = Event.from_json(message.body)
+            event = Event.from_json(message.body,
+                                    (message.headers or {}).get(tracing.TRACEPARENT))
         except EventError as exc:
             self._dead_letter(queue, message, dict(message.headers or {}), f"poison: {exc}")
             return

@@ -57,6 +57,11 @@ class Settings:
     # prometheus-client's multiprocess directory (PROMETHEUS_MULTIPROC_DIR) for `hysbys serve`'s
     # gunicorn workers; unset, serve uses <var_dir>/metrics/<service>-<port>, emptied at start.
     prometheus_multiproc_dir: Path | None = None
+    # Where the dispatchers share sender throttles and provider circuits (HYSBYS_REDIS_URL,
+    # e.g. redis://redis:6379/0); None: in notify's database.  HYSBYS_REDIS_PREFIX starts
+    # every key, so deployments (or test runs) sharing one Redis keep apart.
+    redis_url: str | None = None
+    redis_prefix: str = "hysbys"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, first_run_dir: Path | None = None
@@ -111,6 +116,8 @@ class Settings:
             sweep_interval_seconds=_seconds(env, "HYSBYS_SWEEP_INTERVAL_SECONDS", 30.0),
             prometheus_multiproc_dir=Path(env["PROMETHEUS_MULTIPROC_DIR"])
             if env.get("PROMETHEUS_MULTIPROC_DIR") else None,
+            redis_url=env.get("HYSBYS_REDIS_URL") or None,
+            redis_prefix=env.get("HYSBYS_REDIS_PREFIX") or "hysbys",
         )
 
     def with_(self, **changes) -> Settings:

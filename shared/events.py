@@ -195,6 +195,9 @@ class Event:
     occurred_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     correlation_id: str | None = None
     version: int = SCHEMA_VERSION
+    # the W3C traceparent the message arrived with (its ``traceparent`` header): where the
+    # consumer's span joins the producer's trace.  Not part of the envelope, never serialised.
+    traceparent: str | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> str:
         schema = _DATA_SCHEMAS.get(self.type)
@@ -216,7 +219,7 @@ class Event:
         return json.dumps(body, separators=(",", ":"), default=str)
 
     @classmethod
-    def from_json(cls, raw: str | bytes) -> Event:
+    def from_json(cls, raw: str | bytes, traceparent: str | None = None) -> Event:
         try:
             body = json.loads(raw)
         except (TypeError, ValueError, UnicodeDecodeError) as exc:
@@ -230,7 +233,7 @@ class Event:
             raise EventError(f"schema: {exc.messages}") from exc
         return cls(type=env["type"], tenant_id=env["tenant_id"], data=data, id=env["id"],
                    occurred_at=env["occurred_at"], correlation_id=env["correlation_id"],
-                   version=env["version"])
+                   version=env["version"], traceparent=traceparent)
 
 
 def make(type_: str, tenant_id: uuid.UUID | str | None, correlation_id: str | None = None,

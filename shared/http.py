@@ -16,7 +16,7 @@ from flask_smorest import Api
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
-from shared import logs
+from shared import logs, tracing
 from shared.errors import ApiError, errors_body, flatten_messages
 from shared.metrics import METRICS
 
@@ -123,6 +123,8 @@ def base_app(runtime: Runtime, title: str, description: str) -> tuple[Flask, Not
         cid = request.headers.get("X-Correlation-Id") or logs.new_correlation_id()
         g.correlation_id = cid[:64]
         g.cid_token = logs.correlation_id.set(g.correlation_id)
+
+    tracing.instrument_app(app, service)
 
     @app.after_request
     def _finish(response: Response):

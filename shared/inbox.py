@@ -15,7 +15,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from shared import topology
+from shared import topology, tracing
 from shared.db import Database, KernelBase, UTCDateTime, insert_for, utcnow
 from shared.events import Event
 from shared.metrics import METRICS
@@ -92,12 +92,13 @@ class _Dispatcher:
             handler(event, session)
 
     def __call__(self, event: Event) -> None:
-        handle_once(self.db, self.consumer, event, self._run)
+        with tracing.consumer_span(event, self.consumer):
+            handle_once(self.db, self.consumer, event, self._run)
 
     def batch(self, events: list[Event]) -> None:
         """Many events in one transaction.  A handler with a ``many`` attribute gets all
         the batch's events of its type at once (one query for the lot, not one each)."""
-        with self.db.transaction() as session:
+        with tracing.batch_span(events, self.consumer), self.db.transaction() as session:
             events = self._worth_claiming(events, session)
             fresh = claim_many(session, events, self.consumer)
             duplicates = len(events) - len(fresh)

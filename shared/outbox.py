@@ -12,10 +12,12 @@ import datetime as dt
 import logging
 import threading
 import time
+import weakref
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from shared import tracing
 from shared.bus import Bus, OutgoingMessage
 from shared.db import Database, EncryptedText, KernelBase, UTCDateTime, utcnow
 from shared.events import Event
@@ -32,6 +34,9 @@ class OutboxRow(KernelBase):
         sa.Index("ix_outbox_unpublished", "seq", postgresql_where=sa.text("published_at IS NULL"),
                  sqlite_where=sa.text("published_at IS NULL")),
     )
+    # never fetch server-side values after an INSERT (RETURNING only the key): a service
+    # whose outbox has no ``traceparent`` column yet must not be asked for it
+    __mapper_args__ = {"eager_defaults": False}
 
     seq: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
                                      primary_key=True, autoincrement=True)
@@ -42,13 +47,46 @@ class OutboxRow(KernelBase):
     correlation_id: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    # The W3C traceparent of the span the row was written in; the relay sends it as the
+    # message's ``traceparent`` header.  Only where a service's migration added the column
+    # (notify 0009, inbound 0008; not yet the scheduler): unset, it is left out of the
+    # INSERT (FetchedValue) and never loaded unless asked for (deferred).
+    traceparent: Mapped[str | None] = mapped_column(sa.String(64), server_default=sa.FetchedValue(),
+                                                    deferred=True)
+
+
+_TRACE_COLUMN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def keeps_traces(engine: sa.Engine) -> bool:
+    """Has this service's outbox the ``traceparent`` column?
+
+    Looked up once per engine; a "no" is looked up again after a minute (a process
+    that started before its migration ran)."""
+    known = _TRACE_COLUMN.get(engine)
+    if known is None or (not known[0] and time.monotonic() - known[1] > 60):
+        names = {c["name"] for c in sa.inspect(engine).get_columns(OutboxRow.__tablename__)}
+        known = _TRACE_COLUMN[engine] = ("traceparent" in names, time.monotonic())
+    return known[0]
+
+
+def _engine(session: Session) -> sa.Engine:
+    bind = session.get_bind()
+    return bind.engine if isinstance(bind, sa.Connection) else bind
 
 
 def add(session: Session, *events: Event) -> None:
-    """Record events in the caller's transaction; they leave only if it commits."""
+    """Record events in the caller's transaction; they leave only if it commits.
+
+    Each row keeps the current span's ``traceparent`` (shared/tracing.py), if any."""
+    traceparent = tracing.current_traceparent() if events else None
+    traced = traceparent is not None and keeps_traces(_engine(session))
     for event in events:
-        session.add(OutboxRow(event_id=str(event.id), event_type=event.type, body=event.to_json(),
-                              correlation_id=event.correlation_id))
+        row = OutboxRow(event_id=str(event.id), event_type=event.type, body=event.to_json(),
+                        correlation_id=event.correlation_id)
+        if traced:
+            row.traceparent = traceparent
+        session.add(row)
 
 
 def add_many(session: Session, events: list[Event]) -> None:
@@ -78,7 +116,9 @@ class Relay:
             if not rows:
                 return 0
             self.bus.publish_batch(conn, [OutgoingMessage(r.event_id, r.event_type, r.body,
-                                                          r.correlation_id) for r in rows])
+                                                          r.correlation_id,
+                                                          getattr(r, "traceparent", None))
+                                          for r in rows])
             now = utcnow()
             session.execute(sa.update(OutboxRow)
                             .where(OutboxRow.seq.in_([r.seq for r in rows]))
@@ -89,8 +129,11 @@ class Relay:
         """The next batch waiting to be published, oldest first (``ix_outbox_unpublished``).
 
         Plain rows, not ORM objects: the relay only reads these columns and marks them."""
-        query = (sa.select(OutboxRow.seq, OutboxRow.event_id, OutboxRow.event_type,
-                           OutboxRow.body, OutboxRow.correlation_id)
+        columns = [OutboxRow.seq, OutboxRow.event_id, OutboxRow.event_type, OutboxRow.body,
+                   OutboxRow.correlation_id]
+        if keeps_traces(self.db.engine):
+            columns.append(OutboxRow.traceparent)
+        query = (sa.select(*columns)
                  .where(OutboxRow.published_at.is_(None))
                  .order_by(OutboxRow.seq).limit(self.batch))
         if self.db.dialect == "postgresql":

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from shared import inbox, topology
+from shared import inbox, topology, tracing
 from shared.bus import Bus, Handler, Worker
 from shared.config import Settings
 from shared.crypto import SecretBox
@@ -89,6 +89,7 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, service: str, migrations: Path,
               bus: Bus | None = None) -> Runtime:
+        tracing.configure(service)      # OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set
         return cls(settings=settings, service=service,
                    db=Database.connect(settings.database_url, service),
                    bus=bus or Bus(settings.broker_url, quorum=settings.quorum_queues),

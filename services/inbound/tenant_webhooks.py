@@ -6,15 +6,25 @@ row is the truth; the event only says which one), in an envelope::
 
     {"id": <event id>, "type": "service_request.created", "tenant_id", "occurred_at", "data": {...}}
 
-and it is signed with the tenant's ``webhook_secret``::
+and it is signed with the tenant's ``webhook_secret`` by the Standard Webhooks
+scheme (https://www.standardwebhooks.com), so a tenant verifies it with any
+Standard Webhooks library (``standardwebhooks.Webhook(secret_bytes).verify``)::
+
+    webhook-id: <event id>
+    webhook-timestamp: <unix seconds>
+    webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">
+
+The signing key is the UTF-8 bytes of ``webhook_secret`` (as a Standard Webhooks
+``whsec_`` secret: ``"whsec_" + base64(webhook_secret)``).  Until the release after
+2026-12 the earlier header is sent as well, for receivers written against it::
 
     X-Hysbys-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">
 
-A receiver recomputes the HMAC, compares in constant time and refuses a ``t``
-more than five minutes away from its clock (:func:`verify` does all three), so a
-captured request replayed later is refused.  Every attempt is signed afresh, so
-a retry is never stale; ``X-Hysbys-Delivery`` (the event id) stays the same, so
-the receiver can drop a duplicate.
+A receiver recomputes the HMAC, compares in constant time and refuses a timestamp
+more than five minutes away from its clock (:func:`verify` does all three for the
+earlier header), so a captured request replayed later is refused.  Every attempt is
+signed afresh, so a retry is never stale; ``webhook-id`` and ``X-Hysbys-Delivery``
+(the event id) stay the same, so the receiver can drop a duplicate.
 
 A 5xx, 408, 429 or a connection failure raises: the bus retries through its
 delay queues with backoff and dead-letters after its budget, and ``hysbys dlq
@@ -25,6 +35,7 @@ written after it, so a redelivered event that was delivered is skipped.
 """
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import json
 import logging
@@ -35,10 +46,11 @@ from dataclasses import dataclass, field
 import requests
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from standardwebhooks import Webhook
 
 from services.inbound import service_requests
 from services.inbound.models import InboundMessage, ServiceRequest
-from shared import inbox
+from shared import inbox, tracing
 from shared.crypto import SecretBox, hmac_sha256_hex
 from shared.db import Database
 from shared.events import Event
@@ -48,7 +60,7 @@ from shared.tenancy import Tenant
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "X-Hysbys-Signature"
+SIGNATURE_HEADER = "X-Hysbys-Signature"   # kept for one release beside the standard headers
 TOLERANCE_SECONDS = 300
 RETRIED_STATUSES = {408, 429}
 
@@ -71,6 +83,14 @@ class Delivery:
 def sign(secret: str, body: bytes, timestamp: int) -> str:
     """The ``X-Hysbys-Signature`` value for ``body`` sent at ``timestamp``."""
     return f"t={timestamp},v1={hmac_sha256_hex(secret, str(timestamp).encode() + b'.' + body)}"
+
+
+def standard_headers(secret: str, event_id: str, body: bytes, timestamp: int) -> dict[str, str]:
+    """The Standard Webhooks headers for ``body`` sent at ``timestamp`` (the library signs)."""
+    signed_at = dt.datetime.fromtimestamp(timestamp, dt.timezone.utc)
+    signature = Webhook(secret.encode()).sign(event_id, signed_at, body.decode())
+    return {"webhook-id": event_id, "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature}
 
 
 def verify(secret: str, header: str | None, body: bytes, now: float,
@@ -133,12 +153,17 @@ def message_json(session: Session, m: InboundMessage) -> dict:
 def post(delivery: Delivery, http: requests.Session, now: float, timeout: float = 5.0) -> None:
     """POST one signed delivery; raise :class:`WebhookFailed` when it is worth retrying."""
     headers = {"Content-Type": "application/json; charset=utf-8",
+               **standard_headers(delivery.secret, delivery.event_id, delivery.body, int(now)),
                SIGNATURE_HEADER: sign(delivery.secret, delivery.body, int(now)),
                "X-Hysbys-Event": delivery.event_type, "X-Hysbys-Delivery": delivery.event_id,
                "User-Agent": "Hysbys-Webhooks/1"}
     try:
-        resp = http.post(delivery.url, data=delivery.body, headers=headers, timeout=timeout,
-                         allow_redirects=False)
+        with tracing.span(f"POST tenant webhook {delivery.event_type}", kind=tracing.SpanKind.CLIENT,
+                          attributes={"http.request.method": "POST",
+                                      "messaging.message.id": delivery.event_id}) as s:
+            resp = http.post(delivery.url, data=delivery.body, headers=headers, timeout=timeout,
+                             allow_redirects=False)
+            s.set_attribute("http.response.status_code", resp.status_code)
     except requests.RequestException as exc:
         raise WebhookFailed(f"tenant webhook: {type(exc).__name__}") from exc
     if resp.status_code >= 500 or resp.status_code in RETRIED_STATUSES:
@@ -160,6 +185,10 @@ class WebhookDispatcher:
     timeout: float = 5.0
 
     def __call__(self, event: Event) -> None:
+        with tracing.consumer_span(event, self.consumer):
+            self._deliver(event)
+
+    def _deliver(self, event: Event) -> None:
         with self.db.read() as session:
             if session.get(InboxRow, (str(event.id), self.consumer)) is not None:
                 return   # delivered before: a redelivery or a replay of a delivered one

@@ -48,9 +48,9 @@ from services.notify import quiet_hours
 from services.notify.models import Notification, Suppression
 from services.notify.providers.base import OutgoingMessage, Provider, ProviderError, SendResult
 from services.notify.providers.health import Breakers, HealthBoard
-from services.notify.providers.throttle import Throttle
+from services.notify.providers.throttle import DatabaseThrottle, RedisThrottle, Throttle
 from services.notify.sending import set_status
-from shared import events, outbox
+from shared import events, outbox, tracing
 from shared.bus import backoff
 from shared.db import Database, utcnow
 from shared.tenancy import Tenant
@@ -95,7 +95,7 @@ class Safeguards:
 
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     breakers: Breakers = field(default_factory=Breakers)
-    throttle: Throttle = field(default_factory=Throttle)
+    throttle: Throttle | RedisThrottle | DatabaseThrottle = field(default_factory=Throttle)
     health: HealthBoard = field(default_factory=HealthBoard)
     stale_after: dt.timedelta = dt.timedelta(minutes=10)
     sweep_every: float = 30.0
@@ -119,6 +119,7 @@ class Outcome:
     reason: str | None = None
     suppress: bool = False
     called: bool = True               # False: every circuit refused, no provider was called
+    traceparent: str | None = None    # the provider call's span: the outcome's events follow it
 
 
 class Dispatcher:
@@ -156,6 +157,7 @@ class Dispatcher:
                 return []
             share = max(1, self.batch // len(tenant_ids))
             claims: list[Claim] = []
+            circuits: dict[str, bool] = {}    # each provider's circuit asked once per claim
             tenants = {t.id: t for t in session.scalars(
                 sa.select(Tenant).where(Tenant.id.in_(tenant_ids)))}
             # one flush of every claimed row at the end, not one per tenant (each query
@@ -167,33 +169,41 @@ class Dispatcher:
                          .limit(share))
                     if self.db.dialect == "postgresql":
                         q = q.with_for_update(skip_locked=True)
-                    claims.extend(self._admit(session.scalars(q).all(),
-                                              tenants.get(tenant_id), now))
+                    claims.extend(self._admit(session, session.scalars(q).all(),
+                                              tenants.get(tenant_id), now, circuits))
             session.flush()
         return claims
 
-    def _admit(self, rows: list[Notification], tenant: Tenant | None, now) -> list[Claim]:
+    def _admit(self, session: Session, rows: list[Notification], tenant: Tenant | None, now,
+               circuits: dict[str, bool]) -> list[Claim]:
         admitted = []
         for n in rows:
             plan = self.choose(n, tenant) if tenant is not None else []
-            usable = [p for p in plan if not _remote(p) or self.guard.breakers[p.name].available()]
+            usable = [p for p in plan
+                      if not _remote(p) or self._available(session, p.name, circuits)]
             if plan and not usable:
                 continue            # every provider's circuit is open: wait as created
             if usable and _remote(usable[0]) and self._lane_busy(usable[0].name):
                 continue            # its provider's lane is still handing off: wait as created
-            if usable and not self._within_throttle(n, tenant, usable[0]):
+            if usable and not self._within_throttle(session, n, tenant, usable[0]):
                 break               # the sender is at capacity: this tenant's rest waits its turn
             n.status, n.attempts, n.updated_at, n.handoff_at = "sending", n.attempts + 1, now, None
             admitted.append(Claim(n, tenant, usable))
         return admitted
 
-    def _within_throttle(self, n: Notification, tenant: Tenant, first: Provider) -> bool:
+    def _available(self, session: Session, name: str, circuits: dict[str, bool]) -> bool:
+        if name not in circuits:
+            circuits[name] = self.guard.breakers[name].available(session)
+        return circuits[name]
+
+    def _within_throttle(self, session: Session, n: Notification, tenant: Tenant,
+                         first: Provider) -> bool:
         if n.channel != "sms" or not _remote(first):
             return True
         capacity = tenant.setting("capacity") or {}
         rate = float(capacity.get("segments_per_second") or 10) * int(capacity.get("senders") or 1)
         key = (tenant.id, first.name, getattr(first, "sender", first.name))
-        return self.guard.throttle.try_take(key, rate, n.fragment_count or 1)
+        return self.guard.throttle.try_take(key, rate, n.fragment_count or 1, session=session)
 
     # -- 2. hand off ------------------------------------------------------------
     def run_once(self, *, wait: bool = True) -> int:
@@ -302,12 +312,16 @@ class Dispatcher:
                 continue
             started = time.perf_counter()
             called = True
+            traceparent = n.traceparent
             try:
-                result = provider.send(msg)
+                with _call_span(n, provider):
+                    traceparent = tracing.current_traceparent() or traceparent
+                    result = provider.send(msg)
             except ProviderError as exc:
                 self._observe(provider, breaker, started, ok=False, outage=exc.kind == "outage")
                 if not exc.retryable:
-                    return Outcome(claim, exc.status, provider, reason=str(exc), suppress=exc.suppress)
+                    return Outcome(claim, exc.status, provider, reason=str(exc), suppress=exc.suppress,
+                                   traceparent=traceparent)
                 errors.append(f"{provider.name}: {exc}")
                 continue
             except Exception as exc:  # noqa: BLE001 - an adapter bug must not strand the chunk
@@ -317,7 +331,8 @@ class Dispatcher:
                 errors.append(f"{provider.name}: {type(exc).__name__}")
                 continue
             self._observe(provider, breaker, started, ok=True, outage=False)
-            return Outcome(claim, result.status, provider, result, result.reason)
+            return Outcome(claim, result.status, provider, result, result.reason,
+                           traceparent=traceparent)
         return Outcome(claim, "retry", reason="; ".join(errors), called=called)
 
     def _observe(self, provider: Provider, breaker, started: float, *, ok: bool, outage: bool) -> None:
@@ -363,7 +378,8 @@ class Dispatcher:
                 row = rows.get(o.claim.row.id)
                 if row is None or row.status != "sending" or row.attempts != o.claim.row.attempts:
                     continue    # swept, or already moved on by a receipt: not ours any more
-                self._apply(session, row, o)
+                with tracing.attached(o.traceparent or row.traceparent):
+                    self._apply(session, row, o)
         self.on_outbox()
 
     def _apply(self, session: Session, row: Notification, o: Outcome) -> None:
@@ -455,6 +471,15 @@ def suppress(session: Session, row: Notification, *, source: str) -> None:
                                 created_at=utcnow()))
     outbox.add(session, events.make("subscriber.opted_out", row.tenant_id, None,
                                     recipient=row.recipient, channel=row.channel, source=source))
+
+
+def _call_span(n: Notification, provider: Provider):
+    """The provider call's client span, child of the request or event that made the row."""
+    return tracing.span(f"send {n.channel} via {provider.name}", parent=n.traceparent,
+                        kind=tracing.SpanKind.CLIENT,
+                        attributes={"hysbys.notification_id": n.id, "hysbys.tenant_id": n.tenant_id,
+                                    "hysbys.provider": provider.name, "hysbys.channel": n.channel,
+                                    "hysbys.attempt": n.attempts})
 
 
 def _remote(provider: Provider) -> bool:

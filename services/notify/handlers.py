@@ -51,6 +51,7 @@ def on_notifications_requested(events: list[Event], session: Session) -> None:
     handles its events one by one, so only that one is dead-lettered."""
     now = utcnow()
     ids = [str(e.data["notification_id"]) for e in events]
+    traces = {str(e.data["notification_id"]): e.traceparent for e in events if e.traceparent}
     known = set(session.scalars(sa.select(Notification.id).where(Notification.id.in_(ids))))
     groups: dict[tuple, list[SendRequest]] = {}
     for event in events:
@@ -75,6 +76,9 @@ def on_notifications_requested(events: list[Event], session: Session) -> None:
                 built.append(build(tenant, template, req, now))
             except ValidationError as exc:
                 raise PermanentError(exc.message) from exc
+            # one transaction for the batch, so no span per event: the row keeps the
+            # trace its event came with (shared/tracing.py)
+            built[-1].traceparent = traces.get(built[-1].id) or built[-1].traceparent
         store(session, tenant, built,
               suppressed_among(session, tenant_id, channel, {n.recipient for n in built}), cid, now)
     session.flush()

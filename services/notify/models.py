@@ -93,6 +93,9 @@ class Notification(Base):
     # no outcome had its hand-off interrupted (the sweeper must not send it again)
     handoff_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     not_before: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # the W3C traceparent of the request or event that made it (migration 0009): the
+    # dispatcher's provider call joins that trace (shared/tracing.py)
+    traceparent: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from services.notify import quiet_hours
 from services.notify.models import Notification, Suppression, Template
 from services.notify.templates import MissingPersonalisation, render_message
-from shared import events, outbox, phone, smstext
+from shared import events, outbox, phone, smstext, tracing
 from shared.db import utcnow
 from shared.errors import ValidationError
 from shared.metrics import METRICS, tenant_label
@@ -125,7 +125,8 @@ def build(tenant: Tenant, template: Template, req: SendRequest, now: dt.datetime
         fragment_count=rendered.sms.fragments if rendered.sms else None,
         campaign_id=req.campaign_id, occurrence_key=req.occurrence_key,
         appointment_id=req.appointment_id, not_before=req.not_before, bulk_id=req.bulk_id,
-        sender=req.sender, created_at=now, updated_at=now)
+        sender=req.sender, traceparent=tracing.current_traceparent(), created_at=now,
+        updated_at=now)
 
 
 def store(session: Session, tenant: Tenant, notifications: list[Notification],

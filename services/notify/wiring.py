@@ -16,10 +16,13 @@ from services.notify.providers.choice import (
     default_factories,
     is_factory,
 )
+from services.notify.providers.health import Breakers, DatabaseCircuitStore, RedisCircuitStore
 from services.notify.providers.simulator import Simulator
+from services.notify.providers.throttle import DatabaseThrottle, RedisThrottle
 from shared import inbox
 from shared.bus import Bus
 from shared.config import Settings
+from shared.db import Database
 from shared.http import base_app
 from shared.runtime import Background, Runtime
 from shared.tenancy import Tenant
@@ -86,9 +89,10 @@ class NotifyService:
     def background(self, *, consumers: bool = True, dispatcher: bool = True) -> Background:
         """The service's loops: its queues' consumers (and the retention purge), the
         dispatcher, and the outbox relay.  ``hysbys worker notify`` runs them all in one
-        process; at scale the dispatcher runs as its own process (``hysbys dispatcher``,
-        one per deployment: the sender throttles are per process) beside
-        ``hysbys worker notify --no-dispatcher``, so the two share no interpreter lock."""
+        process; at scale the dispatchers run as processes of their own (``hysbys
+        dispatcher``, as many as needed: they share sender throttles and circuits, see
+        :func:`configured_safeguards`) beside ``hysbys worker notify --no-dispatcher``, so
+        consumers and dispatchers share no interpreter lock."""
         queue_handlers = self.queue_handlers() if consumers else {}
         if consumers:
             queue_handlers["notify.requests"] = _ThenNudge(queue_handlers["notify.requests"],
@@ -126,9 +130,21 @@ def configured_factories(settings: Settings) -> dict[str, AdapterFactory]:
             "notify": GovukNotifyFactory(timeout=timeout), "smtp": SmtpFactory(timeout=timeout)}
 
 
-def configured_safeguards(settings: Settings) -> Safeguards:
-    """Default retry, circuits and throttle; the sweeper's wait and pace from the settings."""
-    return Safeguards(stale_after=dt.timedelta(seconds=settings.sweep_stale_seconds),
+def configured_safeguards(settings: Settings, db: Database) -> Safeguards:
+    """Default retry, circuits and throttle; the sweeper's wait and pace from the settings.
+
+    Sender throttles and provider circuits are shared by every dispatcher: in Redis
+    when ``HYSBYS_REDIS_URL`` is set, otherwise in notify's database.  A half-open
+    circuit's trial call is leased for twice the provider timeout (at least 10 s):
+    a dispatcher that dies mid-trial holds it no longer than that."""
+    lease = max(10.0, 2 * settings.provider_timeout)
+    if settings.redis_url:
+        throttle = RedisThrottle(settings.redis_url, prefix=settings.redis_prefix)
+        store = RedisCircuitStore(settings.redis_url, prefix=settings.redis_prefix)
+    else:
+        throttle, store = DatabaseThrottle(), DatabaseCircuitStore(db)
+    return Safeguards(breakers=Breakers(store=store, trial_lease=lease), throttle=throttle,
+                      stale_after=dt.timedelta(seconds=settings.sweep_stale_seconds),
                       sweep_every=settings.sweep_interval_seconds)
 
 
@@ -139,4 +155,4 @@ def build(settings: Settings, bus: Bus | None = None,
     NotifyService) and ``safeguards`` replaces the configured ones."""
     runtime = Runtime.build(settings, SERVICE, MIGRATIONS, bus=bus)
     return NotifyService(runtime, {**configured_factories(settings), **(providers or {})},
-                         safeguards or configured_safeguards(settings))
+                         safeguards or configured_safeguards(settings, runtime.db))

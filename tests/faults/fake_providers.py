@@ -5,10 +5,12 @@ simulator's ``hysbys_provider_calls_total`` dies with the process), so the
 provider that counts calls must live elsewhere.  This module runs the fakes of
 ``tests/fakes`` in a separate process and adds, on each fake's own address:
 
-* ``GET /_fake/stats`` — ``{"requests": n, "accepted": {notification id: calls}}``:
-  every request the fake saw, and how many times it *accepted* (201) each of
-  our notifications (Twilio: the ``notification_id`` of the StatusCallback;
-  Notify: the ``reference``);
+* ``GET /_fake/stats`` — ``{"requests": n, "accepted": {notification id: calls},
+  "received": [[unix seconds, notification id], ...]}``: every request the fake
+  saw, how many times it *accepted* (201) each of our notifications (Twilio: the
+  ``notification_id`` of the StatusCallback; Notify: the ``reference``), and when
+  each accepted request reached it (by the fake's own clock, taken as the request
+  arrived: a sender's rate is measured from these);
 * ``POST /_fake/behave`` ``{"kind": "succeed" | "fail" | "slow" | "hang",
   "status": 500, "delay": 1.5}`` — the fake's behaviour from now on.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 import uuid
 from collections import Counter
 from http.server import BaseHTTPRequestHandler
@@ -37,6 +40,7 @@ class _Counting:
 
     def _setup_counts(self) -> None:
         self.accepted: Counter[str] = Counter()
+        self.received: list[tuple[float, str]] = []
         self.total = 0
         self._count_lock = threading.Lock()
 
@@ -46,18 +50,21 @@ class _Counting:
     def _respond(self, req: Request) -> tuple[int, dict]:
         if req.path.startswith(CONTROL):
             return self._control(req)
+        arrived = time.time()
         with self._count_lock:
             self.total += 1
         status, payload = super()._respond(req)  # type: ignore[misc]
         if status == 201:
             with self._count_lock:
                 self.accepted[self.notification_id(req)] += 1
+                self.received.append((arrived, self.notification_id(req)))
         return status, payload
 
     def _control(self, req: Request) -> tuple[int, dict]:
         if req.path.startswith(CONTROL + "stats"):
             with self._count_lock:
-                return 200, {"requests": self.total, "accepted": dict(self.accepted)}
+                return 200, {"requests": self.total, "accepted": dict(self.accepted),
+                             "received": sorted(self.received)}
         if req.path.startswith(CONTROL + "behave"):
             spec = json.loads(req.body or b"{}")
             kind = spec.get("kind", "succeed")

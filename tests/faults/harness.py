@@ -109,26 +109,32 @@ class FaultRun:
     @classmethod
     def start(cls, database_url: str, broker_url: str, log_dir: Path, *, n: int = N,
               fake_twilio_url: str | None = None, stale_after: float = 20.0,
-              provider_timeout: float = 10.0, extra_relay: bool = False) -> FaultRun:
-        """Migrate, then start workers, ticker and APIs as processes; wait for the APIs."""
+              provider_timeout: float = 10.0, extra_relay: bool = False, dispatchers: int = 0,
+              extra_env: dict[str, str] | None = None) -> FaultRun:
+        """Migrate, then start workers, ticker and APIs as processes; wait for the APIs.
+
+        ``dispatchers``: that many ``hysbys dispatcher`` processes (``dispatcher-1`` …)
+        beside ``hysbys worker notify --no-dispatcher``, as compose and Kubernetes run
+        them; 0 (the default): the notify worker dispatches itself.  ``extra_env`` is
+        added to every process's settings (``HYSBYS_REDIS_URL``, …)."""
         ports = {"notify": free_port(), "inbound": free_port(), "scheduler": free_port()}
         admin_token = "fault-admin-" + uuid.uuid4().hex
         env = platform_env(database_url, broker_url, Fernet.generate_key().decode(),
                            admin_token, ports)
         env.update({"PYTHONPATH": str(ROOT), "HYSBYS_SWEEP_STALE_SECONDS": str(stale_after),
                     "HYSBYS_SWEEP_INTERVAL_SECONDS": "3",
-                    "HYSBYS_PROVIDER_TIMEOUT_SECONDS": str(provider_timeout)})
+                    "HYSBYS_PROVIDER_TIMEOUT_SECONDS": str(provider_timeout), **(extra_env or {})})
         if fake_twilio_url:
             env["HYSBYS_TWILIO_BASE_URL"] = fake_twilio_url
         subprocess.run([sys.executable, "-m", "services.cli", "db", "upgrade"], env=env, cwd=ROOT,
                        check=True, capture_output=True)
         log_dir.mkdir(parents=True, exist_ok=True)
-        stack = _stack(env, log_dir, extra_relay)
+        stack = _stack(env, log_dir, extra_relay, dispatchers)
         stack.start()
         urls = {k: f"http://127.0.0.1:{v}" for k, v in ports.items()}
         try:
             for name in urls:
-                stack.wait_http(urls[name] + "/healthz", timeout=60)
+                stack.wait_http(urls[name] + "/healthz", timeout=180)   # a loaded CI machine
         except Exception:
             stack.stop()
             raise
@@ -302,7 +308,7 @@ class FaultRun:
                 fh.write(json.dumps(line) + "\n")
 
 
-def _stack(env: dict, log_dir: Path, extra_relay: bool) -> Stack:
+def _stack(env: dict, log_dir: Path, extra_relay: bool, dispatchers: int = 0) -> Stack:
     """The processes docker-compose runs."""
     stack = Stack(env)
 
@@ -311,7 +317,9 @@ def _stack(env: dict, log_dir: Path, extra_relay: bool) -> Stack:
         penv = {**env, **({"HYSBYS_METRICS_PORT": str(port)} if port else {})}
         stack.procs.append(ModuleProc(name, argv, penv, port, log_path=str(log_dir / f"{name}.log")))
 
-    add("notify-worker", ["worker", "notify"])
+    add("notify-worker", ["worker", "notify", *(["--no-dispatcher"] if dispatchers else [])])
+    for i in range(1, dispatchers + 1):
+        add(f"dispatcher-{i}", ["dispatcher"])
     add("scheduler-worker", ["worker", "scheduler"])
     add("inbound-worker", ["worker", "inbound"])
     add("scheduler-ticker", ["ticker"])

@@ -142,3 +142,53 @@ def test_each_attempt_is_signed_afresh_so_a_late_retry_is_not_stale():
     assert first != retry
     assert verify("s3cret", retry, BODY, NOW + 600)
     assert not verify("s3cret", first, BODY, NOW + 600)
+
+
+# -- Standard Webhooks: what an off-the-shelf library verifies ------------------------------
+
+def test_a_delivered_webhook_verifies_with_the_standard_webhooks_library(inbound, hooked, endpoint,
+                                                                        post_twilio):
+    import base64
+
+    from standardwebhooks import Webhook
+    from standardwebhooks.webhooks import WebhookVerificationError
+
+    post_twilio(twilio_form("Mae'r golau stryd wedi diffodd"))
+    deliver_all(inbound)
+    assert len(endpoint.received) == 2
+    as_tenant = Webhook("whsec_" + base64.b64encode(WEBHOOK_SECRET.encode()).decode())
+    for got in endpoint.received:
+        payload = as_tenant.verify(got.body, dict(got.headers))
+        assert payload == got.json() and payload["id"] == got.headers["webhook-id"]
+        # the earlier header is still sent, and still verifies, for one release
+        assert verify(WEBHOOK_SECRET, got.headers[SIGNATURE_HEADER], got.body, time.time())
+    reply = endpoint.received[0]
+    with pytest.raises(WebhookVerificationError):
+        Webhook(b"another tenant's secret").verify(reply.body, dict(reply.headers))
+    with pytest.raises(WebhookVerificationError):
+        as_tenant.verify(reply.body.replace(b"golau", b"gola"), dict(reply.headers))
+
+
+def test_a_retry_keeps_its_webhook_id_and_is_signed_afresh(inbound, hooked, endpoint, post_twilio):
+    endpoint.statuses = [503, 200]
+    post_twilio(twilio_form("STOP"))
+    [received] = [e for e in outbox_events(inbound) if e.type == "inbound.message.received"]
+    handler = inbound.queue_handlers()["inbound.webhooks"]
+    with pytest.raises(WebhookFailed):
+        handler(received)
+    handler(received)
+    first, second = endpoint.received
+    assert first.headers["webhook-id"] == second.headers["webhook-id"] == str(received.id)
+    assert first.headers["webhook-signature"].startswith("v1,")
+
+
+def test_the_standard_signature_is_the_specs_hmac():
+    import base64
+    import hashlib
+    import hmac
+
+    headers = tenant_webhooks.standard_headers("s3cr3t", "msg_1", BODY, NOW)
+    expected = base64.b64encode(hmac.new(b"s3cr3t", f"msg_1.{NOW}.".encode() + BODY,
+                                         hashlib.sha256).digest()).decode()
+    assert headers == {"webhook-id": "msg_1", "webhook-timestamp": str(NOW),
+                       "webhook-signature": f"v1,{expected}"}
