@@ -41,6 +41,12 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "sender_ids": [],
     "providers": ["simulator"],
     "quiet_hours": {"start": "21:00", "end": "08:00"},
+    # v2 API sends are transactional (GOV.UK Notify sends them at once): off by default
+    "quiet_hours_for_api": False,
+    # GOV.UK Notify's sms senders and reply-to addresses, chosen by sms_sender_id and
+    # email_reply_to_id: [{"id", "sms_sender" | "email_address", "is_default"}]
+    "sms_senders": [],
+    "email_reply_to": [],
     "rate_limit_per_minute": 3000,
     "daily_message_limit": 250000,
     "retention_days": 7,

@@ -30,7 +30,7 @@ FAILED = ["permanent-failure", "temporary-failure", "technical-failure"]
 SECURITY = [{"bearer": []}]
 
 
-def guard(runtime: Runtime) -> None:
+def guard(runtime: Runtime, clock=utcnow) -> None:
     """Before every tenant call: authenticate (401/403), count it against the key's
     per-minute limit (429), and refuse a body that is not JSON (415).
 
@@ -41,7 +41,7 @@ def guard(runtime: Runtime) -> None:
     store's durable commit, which would make one tenant's sends queue behind each
     other's disk syncs.  A send that then ends in anything but 201 hands its daily
     count back (:func:`settle`)."""
-    now = utcnow()
+    now = clock()
     refused = None
     with runtime.db.transaction(durable=False) as session:
         caller = authenticated(runtime, session)
@@ -95,11 +95,12 @@ def require_json_body() -> None:
         raise ApiError("Content-Type must be application/json", 415, "UnsupportedMediaTypeError")
 
 
-def blueprint(runtime: Runtime, nudge) -> Blueprint:
+def blueprint(runtime: Runtime, nudge, clock=utcnow) -> Blueprint:
+    """``clock`` is the service's (tests inject one: quiet hours at 21:30 at any hour)."""
     blp = Blueprint("v2", __name__, url_prefix="/v2",
                     description="GOV.UK Notify v2 compatible API")
     # Authenticate before the body is parsed: a caller without a token gets 401, as on Notify.
-    blp.before_request(lambda: guard(runtime))
+    blp.before_request(lambda: guard(runtime, clock))
     blp.after_request(lambda response: settle(runtime, response))
 
     def send(channel: str, args: dict, recipient_field: str):
@@ -112,8 +113,9 @@ def blueprint(runtime: Runtime, nudge) -> Blueprint:
             channel=channel, template_id=str(args["template_id"]),
             recipient=args[recipient_field], personalisation=args.get("personalisation") or {},
             reference=args.get("reference"), language=args.get("language"),
-            key_id=caller.key_id, key_type=caller.key_type, urgent=args.get("urgent", False))
-        now = utcnow()
+            key_id=caller.key_id, key_type=caller.key_type, urgent=args.get("urgent", False),
+            transactional=True)
+        now = clock()
         tenant: Tenant = caller.tenant      # counted by the guard; settle() hands it back
         with runtime.db.transaction() as session:
             n = accept(session, tenant, req, correlation_id=g.get("correlation_id"), now=now)

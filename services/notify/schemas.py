@@ -287,6 +287,27 @@ class Capacity(Strict):
     senders = fields.Integer(required=True, validate=validate.Range(min=1, max=1000))
 
 
+class SmsSender(Strict):
+    """One of a tenant's text senders, chosen by ``sms_sender_id`` as on GOV.UK Notify."""
+
+    id = fields.UUID(load_default=None)
+    sms_sender = Text(required=True, validate=validate.Length(min=1, max=20))
+    is_default = fields.Boolean(load_default=False)
+
+
+class EmailReplyTo(Strict):
+    """One of a tenant's reply-to addresses, chosen by ``email_reply_to_id``."""
+
+    id = fields.UUID(load_default=None)
+    email_address = fields.Email(required=True, validate=validate.Length(max=320))
+    is_default = fields.Boolean(load_default=False)
+
+
+def _one_default(items: list) -> None:
+    if sum(1 for i in items if i.get("is_default")) > 1:
+        raise MarshmallowError("at most one may be the default (is_default)")
+
+
 class TenantPatch(Strict):
     name = Text(validate=validate.Length(min=1, max=200))
     default_language = fields.String(validate=LANG)
@@ -300,6 +321,10 @@ class TenantPatch(Strict):
         keys=fields.String(validate=validate.OneOf(("simulator", "twilio", "notify", "smtp"))),
         values=fields.Integer(validate=validate.Range(min=0, max=1000)))
     quiet_hours = fields.Nested(QuietHours, allow_none=True)
+    # GOV.UK Notify sends API notifications at once: quiet hours hold them only if this is on
+    quiet_hours_for_api = fields.Boolean()
+    sms_senders = fields.List(fields.Nested(SmsSender), validate=_one_default)
+    email_reply_to = fields.List(fields.Nested(EmailReplyTo), validate=_one_default)
     rate_limit_per_minute = fields.Integer(validate=validate.Range(min=1, max=1_000_000))
     daily_message_limit = fields.Integer(validate=validate.Range(min=1, max=100_000_000))
     retention_days = fields.Integer(validate=validate.Range(min=1, max=3650))

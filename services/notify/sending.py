@@ -63,6 +63,8 @@ class SendRequest:
     not_before: dt.datetime | None = None
     bulk_id: str | None = None
     sender: str | None = None      # a sender ID or number of the tenant's; None = its default
+    # a v2 API send: transactional, not held by quiet hours unless the tenant asks
+    transactional: bool = False
 
 
 def normalise_recipient(channel: str, raw: str) -> str:
@@ -129,14 +131,18 @@ def build(tenant: Tenant, template: Template, req: SendRequest, now: dt.datetime
 
 
 def store(session: Session, tenant: Tenant, notifications: list[Notification],
-          suppressed: set[str], correlation_id: str | None, now: dt.datetime) -> None:
+          suppressed: set[str], correlation_id: str | None, now: dt.datetime, *,
+          transactional: bool = False) -> None:
     """Add built notifications: an opted-out recipient ends ``suppressed``; a text due in
-    the tenant's quiet hours is ``deferred`` to the end of them."""
+    the tenant's quiet hours is ``deferred`` to the end of them, when quiet hours hold it
+    (:func:`quiet_hours.holds`: scheduled work, not a v2 API send or a test key's)."""
     window = quiet_hours.tenant_window(tenant)
     session.add_all(notifications)
     for n in notifications:
         if n.recipient in suppressed:
             set_status(session, n, "suppressed", reason="recipient opted out", cid=correlation_id)
+            continue
+        if not quiet_hours.holds(tenant, key_type=n.key_type, transactional=transactional):
             continue
         until = quiet_hours.defer_until(window, n.not_before or now, channel=n.channel,
                                         urgent=n.urgent)
@@ -164,7 +170,7 @@ def accept(session: Session, tenant: Tenant, req: SendRequest,
     template = find_template(session, tenant, req.template_id, req.channel)
     n = build(tenant, template, req, now)
     store(session, tenant, [n], suppressed_among(session, tenant.id, n.channel, {n.recipient}),
-          correlation_id, now)
+          correlation_id, now, transactional=req.transactional)
     session.flush()
     return n
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from services.notify.providers.simulator import Simulator
 from shared import inbox
 from shared.bus import Bus
 from shared.config import Settings
+from shared.db import utcnow
 from shared.http import base_app
 from shared.runtime import Background, Runtime
 from shared.tenancy import Tenant
@@ -41,6 +43,8 @@ class NotifyService:
     runtime: Runtime
     providers: dict[str, Provider | AdapterFactory] = field(default_factory=dict)
     safeguards: Safeguards | None = None
+    # what "now" is for the API (a test sets a fixed instant: quiet hours at 21:30 at noon)
+    clock: Callable[[], dt.datetime] = utcnow
     dispatcher: Dispatcher = field(init=False)
     registry: ProviderRegistry = field(init=False)
 
@@ -70,7 +74,7 @@ class NotifyService:
     def create_app(self, ops_board: ops.OpsBoard | None = None) -> Flask:
         app, api = base_app(self.runtime, "Hysbys notify",
                             "Templates and sending: GOV.UK Notify v2 compatible and native API")
-        api.register_blueprint(api_v2.blueprint(self.runtime, self.nudge))
+        api.register_blueprint(api_v2.blueprint(self.runtime, self.nudge, lambda: self.clock()))
         api.register_blueprint(api_native.blueprint(self.runtime, self.nudge))
         api.register_blueprint(admin.blueprint(self.runtime))
         api.register_blueprint(receipts.blueprint(self.runtime))
