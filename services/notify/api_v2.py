@@ -16,7 +16,14 @@ from marshmallow import RAISE
 from services.notify import limits, schemas
 from services.notify.models import Notification, ReceivedText, Template, TemplateVersion
 from services.notify.sending import SendRequest, accept
-from services.notify.templates import MissingPersonalisation, render_message, template_placeholders
+from services.notify.templates import (
+    BILINGUAL_SEPARATOR,
+    SUBJECT_SEPARATOR,
+    MissingPersonalisation,
+    join_bilingual,
+    render_message,
+    template_placeholders,
+)
 from shared.db import utcnow
 from shared.errors import ApiError, NotFound, TooManyRequestsError, ValidationError
 from shared.http import authenticated, iso
@@ -358,17 +365,18 @@ def serialise(n: Notification) -> dict:
 def template_body(t, template_id: str | None = None, version: int | None = None,
                   created_at=None, updated_at=None) -> dict:
     """A template as GOV.UK Notify's v2 API shows it: ``body`` is bilingual, Welsh first."""
-    sep = "\n\n" if t.type == "sms" else "\n\n---\n\n"
     subject = None
     if t.type == "email":
-        subject = " / ".join(s for s in (t.subject_cy, t.subject_en) if s)
+        subject = join_bilingual([s for s in (t.subject_cy, t.subject_en) if s],
+                                 SUBJECT_SEPARATOR)
     if updated_at is None and template_id is None and t.version > 1:
         updated_at = t.updated_at
     return {
         "id": template_id or t.id, "name": t.name, "type": t.type,
         "created_at": iso(created_at or t.created_at), "updated_at": iso(updated_at),
         "created_by": "hysbys", "version": version or t.version,
-        "body": t.body_cy + sep + t.body_en, "subject": subject,
+        "body": join_bilingual([t.body_cy, t.body_en], BILINGUAL_SEPARATOR[t.type]),
+        "subject": subject,
         "letter_contact_block": None, "postage": None,
         "personalisation": {name: {"required": True} for name in template_placeholders(t)},
         "body_cy": t.body_cy, "body_en": t.body_en,

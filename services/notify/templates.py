@@ -22,6 +22,16 @@ BILINGUAL_SEPARATOR = {"sms": "\n\n", "email": "\n\n---\n\n"}
 TRUTHY = {"yes", "y", "true", "t", "1", "include", "show", "ie", "oes", "do", "ydw", "ydy"}
 
 
+SUBJECT_SEPARATOR = " / "
+
+
+def join_bilingual(parts: list[str], separator: str) -> str:
+    """Welsh then English joined by ``separator``; where the two are exactly the same text
+    (a name, a date, a code) it is written once, not "X / X" (an SMS would pay twice)."""
+    unique = [p for i, p in enumerate(parts) if p not in parts[:i]]
+    return separator.join(unique)
+
+
 class MissingPersonalisation(ValueError):
     def __init__(self, names: list[str]):
         super().__init__("Missing personalisation: " + ", ".join(names))
@@ -94,10 +104,10 @@ def render_message(kind: str, bodies: dict[str, str], subjects: dict[str, str | 
             missing.extend(n for n in exc.names if n not in missing)
     if missing:
         raise MissingPersonalisation(missing)
-    body = BILINGUAL_SEPARATOR[kind].join(parts)
+    body = join_bilingual(parts, BILINGUAL_SEPARATOR[kind])
     if kind == "sms":
         body = smstext.normalise(body)
-    subject = " / ".join(subject_parts) if subject_parts else None
+    subject = join_bilingual(subject_parts, SUBJECT_SEPARATOR) if subject_parts else None
     return Rendered(body=body, subject=subject, language="+".join(langs),
                     sms=smstext.analyse(body) if kind == "sms" else None)
 

@@ -144,3 +144,26 @@ def test_an_sms_template_longer_than_918_characters_is_refused_on_create_and_edi
     r = client.patch(f"/api/templates/{sms_template['id']}", headers=tenant.live,
                      json={"body": long})
     assert errors(r)[0] == 400
+
+
+def test_welsh_and_english_that_render_the_same_are_sent_once_not_twice(client, tenant):
+    """An email subject of the date alone, and a one-time code: "X", never "X / X"."""
+    email = client.post("/api/templates", headers=tenant.live, json={
+        "name": "Apwyntiad", "type": "email",
+        "subject": {"cy": "((date))", "en": "((date))"},
+        "body": {"cy": "Mae eich apwyntiad ar ((date)).", "en": "Your appointment is on ((date))."},
+    }).get_json()["id"]
+    code = client.post("/api/templates", headers=tenant.live, json={
+        "name": "Cod", "type": "sms", "body": {"cy": "((code))", "en": "((code))"}}).get_json()["id"]
+    sent = client.post("/v2/notifications/email", headers=tenant.live, json={
+        "email_address": "sian@example.cymru", "template_id": email,
+        "personalisation": {"date": "1 Rhag / Dec"}}).get_json()
+    assert sent["content"]["subject"] == "1 Rhag / Dec"
+    assert sent["content"]["body"] == ("Mae eich apwyntiad ar 1 Rhag / Dec.\n\n---\n\n"
+                                       "Your appointment is on 1 Rhag / Dec.")
+    text = client.post("/v2/notifications/sms", headers=tenant.live, json={
+        "phone_number": "07700900111", "template_id": code,
+        "personalisation": {"code": "482913"}}).get_json()
+    assert text["content"]["body"] == "482913" and text["content"]["fragment_count"] == 1
+    shown = client.get(f"/v2/template/{code}", headers=tenant.live).get_json()
+    assert shown["body"] == "((code))"
