@@ -121,23 +121,25 @@ def blueprint(runtime: Runtime, nudge, clock=utcnow) -> Blueprint:
             recipient=args[recipient_field], personalisation=args.get("personalisation") or {},
             reference=args.get("reference"), language=args.get("language"),
             key_id=caller.key_id, key_type=caller.key_type, urgent=args.get("urgent", False),
-            transactional=True)
+            transactional=True, sms_sender_id=_str(args.get("sms_sender_id")),
+            email_reply_to_id=_str(args.get("email_reply_to_id")),
+            unsubscribe_url=args.get("one_click_unsubscribe_url"))
         now = clock()
         tenant: Tenant = caller.tenant      # counted by the guard; settle() hands it back
         with runtime.db.transaction() as session:
             n = accept(session, tenant, req, correlation_id=g.get("correlation_id"), now=now)
-        sender = (tenant.setting("sender_ids") or [None])[0]
         nudge()
         body = {"id": n.id, "reference": n.reference, "uri": f"{_base()}/v2/notifications/{n.id}",
                 "template": template_ref(n.template_id, n.template_version),
                 "scheduled_for": None, "status": n.status}
         if channel == "sms":
+            sender = n.sender or (tenant.setting("sender_ids") or [None])[0]
             body["content"] = {"body": n.body, "from_number": sender or "Hysbys",
                                "encoding": n.encoding, "fragment_count": n.fragment_count}
         else:
             body["content"] = {"body": n.body, "subject": n.subject or "",
                                "from_email": f"{tenant.slug}@hysbys.cymru",
-                               "one_click_unsubscribe_url": args.get("one_click_unsubscribe_url")}
+                               "one_click_unsubscribe_url": n.unsubscribe_url}
         return body, 201
 
     @blp.route("/notifications/sms", methods=["POST"])
@@ -290,6 +292,10 @@ def blueprint(runtime: Runtime, nudge, clock=utcnow) -> Blueprint:
              "content": r.content} for r in rows], "links": _links(".received_texts", rows)}
 
     return blp
+
+
+def _str(value) -> str | None:
+    return None if value is None else str(value)
 
 
 def _base() -> str:

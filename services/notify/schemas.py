@@ -1,7 +1,7 @@
 """HTTP request and response schemas of the notify service (one validation library)."""
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate, validates_schema
+from marshmallow import EXCLUDE, RAISE, Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
 
 LANG = validate.OneOf(("cy", "en"))
@@ -33,7 +33,15 @@ def personalisation_field():
 
 # -- GOV.UK Notify v2 -----------------------------------------------------------
 
-class SmsRequest(Strict):
+class Lenient(Schema):
+    """GOV.UK Notify's send schemas allow properties they do not know (a newer client's
+    option reaches an older API and is ignored, not refused): so do ours."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+class SmsRequest(Lenient):
     phone_number = Text(required=True, validate=validate.Length(max=100))
     template_id = fields.UUID(required=True)
     personalisation = personalisation_field()
@@ -45,14 +53,16 @@ class SmsRequest(Strict):
     urgent = fields.Boolean(load_default=False)
 
 
-class EmailRequest(Strict):
+class EmailRequest(Lenient):
     email_address = Text(required=True, validate=validate.Length(max=320))
     template_id = fields.UUID(required=True)
     personalisation = personalisation_field()
     reference = Text(load_default=None, allow_none=True, validate=validate.Length(max=1000))
     email_reply_to_id = fields.UUID(load_default=None, allow_none=True)
-    one_click_unsubscribe_url = Text(load_default=None, allow_none=True,
-                                     validate=validate.Length(max=2000))
+    # the List-Unsubscribe link of RFC 8058; Notify takes only https
+    one_click_unsubscribe_url = fields.Url(load_default=None, allow_none=True, schemes={"https"},
+                                           validate=validate.Length(max=2000),
+                                           error_messages={"invalid": "is not a valid https url"})
     # notifications-python-client sends it; it changes nothing for plain-text email
     sanitise_content_for = fields.String(load_default=None, allow_none=True)
     scheduled_for = fields.String(load_default=None, allow_none=True)

@@ -65,6 +65,9 @@ class SendRequest:
     sender: str | None = None      # a sender ID or number of the tenant's; None = its default
     # a v2 API send: transactional, not held by quiet hours unless the tenant asks
     transactional: bool = False
+    sms_sender_id: str | None = None        # one of the tenant's sms_senders (Notify's option)
+    email_reply_to_id: str | None = None    # one of the tenant's email_reply_to addresses
+    unsubscribe_url: str | None = None      # Notify's one_click_unsubscribe_url (email)
 
 
 def normalise_recipient(channel: str, raw: str) -> str:
@@ -113,10 +116,8 @@ def build(tenant: Tenant, template: Template, req: SendRequest, now: dt.datetime
         if value and "\x00" in value:
             # PostgreSQL cannot store NUL in text: refuse it here rather than fail at commit
             raise ValidationError(f"{field} must not contain NUL (\\u0000) characters")
-    if req.sender and req.sender not in (tenant.setting("sender_ids") or []) + (
-            tenant.setting("inbound_numbers") or []):
-        raise ValidationError(f"sender {req.sender!r} is not one of this service's sender IDs "
-                              "or numbers")
+    refuse_files(req.personalisation)
+    sender, reply_to = reply_to_for(tenant, req)
     return Notification(
         id=req.notification_id or str(uuid.uuid4()), tenant_id=tenant.id,
         template_id=template.id, template_version=template.version, api_key_id=req.key_id,
@@ -127,7 +128,56 @@ def build(tenant: Tenant, template: Template, req: SendRequest, now: dt.datetime
         fragment_count=rendered.sms.fragments if rendered.sms else None,
         campaign_id=req.campaign_id, occurrence_key=req.occurrence_key,
         appointment_id=req.appointment_id, not_before=req.not_before, bulk_id=req.bulk_id,
-        sender=req.sender, created_at=now, updated_at=now)
+        sender=sender, reply_to=reply_to, unsubscribe_url=req.unsubscribe_url,
+        created_at=now, updated_at=now)
+
+
+def _chosen(entries: list[dict], wanted: str | None) -> dict | None:
+    """The entry with id ``wanted``, or (none wanted) the default entry; KeyError if the
+    wanted id is not among them."""
+    if wanted is None:
+        return next((e for e in entries if e.get("is_default")), None)
+    for e in entries:
+        if e.get("id") == str(wanted):
+            return e
+    raise KeyError(wanted)
+
+
+def reply_to_for(tenant: Tenant, req: SendRequest) -> tuple[str | None, str | None]:
+    """(text sender, email reply-to) for this send, as GOV.UK Notify chooses them: the
+    tenant's entry named by ``sms_sender_id`` / ``email_reply_to_id``, else its default;
+    an id that is not the tenant's is Notify's 400."""
+    sender = reply_to = None
+    try:
+        if req.channel == "sms":
+            entry = _chosen(tenant.setting("sms_senders") or [], req.sms_sender_id)
+            sender = entry["sms_sender"] if entry else None
+        else:
+            entry = _chosen(tenant.setting("email_reply_to") or [], req.email_reply_to_id)
+            reply_to = entry["email_address"] if entry else None
+    except KeyError as exc:
+        field = "sms_sender_id" if req.channel == "sms" else "email_reply_to_id"
+        raise BadRequest(f"{field} {exc.args[0]} does not exist in database for service id "
+                         f"{tenant.id}") from None
+    if req.sender:          # a native send naming a sender outright (inbound's replies)
+        allowed = (tenant.setting("sender_ids") or []) + (tenant.setting("inbound_numbers") or [])
+        allowed += [e["sms_sender"] for e in tenant.setting("sms_senders") or []]
+        if req.sender not in allowed:
+            raise ValidationError(f"sender {req.sender!r} is not one of this service's sender "
+                                  "IDs or numbers")
+        sender = req.sender
+    return sender, reply_to
+
+
+def refuse_files(personalisation: dict | None) -> None:
+    """A file to send by email (``prepare_upload``'s ``{"file": …}``) is refused as GOV.UK
+    Notify refuses it for a service that has not set sending files up: Hysbys keeps no
+    documents for download, and the file's bytes must never be written into a message."""
+    for key, value in (personalisation or {}).items():
+        if isinstance(value, dict) and "file" in value:
+            raise BadRequest(f"Send files by email has not been set up - personalisation {key} "
+                             "is a file, and Hysbys does not hold files for download: link to "
+                             "the document on your own service instead")
 
 
 def store(session: Session, tenant: Tenant, notifications: list[Notification],
