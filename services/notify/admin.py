@@ -5,7 +5,7 @@ Every call needs ``Authorization: Bearer $HYSBYS_ADMIN_TOKEN``.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import g
+from flask import Response, g
 from flask_smorest import Blueprint
 
 from services.notify import schemas, tenants
@@ -13,7 +13,7 @@ from services.notify.api_v2 import require_json_body
 from shared.errors import ValidationError
 from shared.http import require_admin
 from shared.runtime import Runtime
-from shared.tenancy import Tenant
+from shared.tenancy import ApiKey, Tenant, snapshot_event
 
 
 def tenant_json(runtime: Runtime, t: Tenant) -> dict:
@@ -104,5 +104,25 @@ def blueprint(runtime: Runtime) -> Blueprint:
             tenants.revoke_key(session, tenant_id, key_id, cid=g.get("correlation_id"))
         runtime.relay.nudge.set()
         return ""
+
+    return blp
+
+
+def internal_blueprint(runtime: Runtime) -> Blueprint:
+    """What the other services ask notify, the owner of tenants (platform admin token)."""
+    blp = Blueprint("internal", __name__, url_prefix="/internal",
+                    description="Service-to-service answers (admin token)")
+
+    @blp.route("/tenants/<tenant_id>", methods=["GET"])
+    @blp.doc(security=[{"bearer": []}], responses={"200": {
+        "description": "the tenant's tenant.changed event, as the replicas apply it"}})
+    def tenant_snapshot(tenant_id: str):
+        """A tenant's current snapshot, for a service that does not know it yet"""
+        require_admin(runtime)
+        with runtime.db.read() as session:
+            tenant = tenants.get_tenant(session, tenant_id)
+            keys = session.scalars(sa.select(ApiKey).where(ApiKey.tenant_id == tenant.id)).all()
+            event = snapshot_event(tenant, list(keys), g.get("correlation_id"))
+        return Response(event.to_json(), 200, mimetype="application/json")
 
     return blp

@@ -77,6 +77,7 @@ class NotifyService:
         api.register_blueprint(api_v2.blueprint(self.runtime, self.nudge, lambda: self.clock()))
         api.register_blueprint(api_native.blueprint(self.runtime, self.nudge))
         api.register_blueprint(admin.blueprint(self.runtime))
+        api.register_blueprint(admin.internal_blueprint(self.runtime))
         api.register_blueprint(receipts.blueprint(self.runtime))
         app.register_blueprint(ops.blueprint(
             self.runtime, scheduler_metrics_url=self.runtime.settings.internal_url("scheduler")

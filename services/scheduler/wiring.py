@@ -14,6 +14,7 @@ from shared.config import Settings
 from shared.http import base_app
 from shared.metrics import METRICS
 from shared.runtime import Background, Runtime
+from shared.tenancy import OwnerTenants
 
 SERVICE = "scheduler"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -60,4 +61,6 @@ class SchedulerService:
 
 def build(settings: Settings, bus: Bus | None = None) -> SchedulerService:
     runtime = Runtime.build(settings, SERVICE, MIGRATIONS, bus=bus)
+    # a tenant created a moment ago is fetched from notify, not refused (shared.tenancy)
+    runtime.tenant_source = OwnerTenants(settings.internal_url("notify"), settings.admin_token)
     return SchedulerService(runtime)
