@@ -300,7 +300,9 @@ class OwnerTenants:
         return event
 
     def refresh(self, db, tenant_id: str) -> bool:
-        """Bring ``tenant_id`` into the replica from the owner; True if it changed anything."""
+        """Bring ``tenant_id`` into the replica from the owner; True if the owner answered
+        (authenticate again: the replica is now as current as notify, even where the
+        event arrived in the meantime), False if there is nothing to look at again."""
         now = self.clock()
         with self._lock:
             until = self._fruitless.get(tenant_id)
@@ -322,7 +324,7 @@ class OwnerTenants:
         if not changed:
             with self._lock:
                 self._fruitless[tenant_id] = now + self.quiet_seconds
-        return changed
+        return event is not None
 
 
 def tenant_by_number(session: Session, number: str) -> Tenant | None:

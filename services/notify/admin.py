@@ -4,13 +4,17 @@ Every call needs ``Authorization: Bearer $HYSBYS_ADMIN_TOKEN``.
 """
 from __future__ import annotations
 
+import uuid
+
 import sqlalchemy as sa
 from flask import Response, g
 from flask_smorest import Blueprint
 
 from services.notify import schemas, tenants
 from services.notify.api_v2 import require_json_body
-from shared.errors import ValidationError
+from services.notify.models import Template
+from services.notify.templates import fragment_counts
+from shared.errors import NotFound, ValidationError
 from shared.http import require_admin
 from shared.runtime import Runtime
 from shared.tenancy import ApiKey, Tenant, snapshot_event
@@ -125,4 +129,28 @@ def internal_blueprint(runtime: Runtime) -> Blueprint:
             event = snapshot_event(tenant, list(keys), g.get("correlation_id"))
         return Response(event.to_json(), 200, mimetype="application/json")
 
+    @blp.route("/tenants/<tenant_id>/templates/<template_id>/fragments", methods=["POST"])
+    @blp.arguments(schemas.FragmentsRequest)
+    @blp.response(200, schemas.FragmentsResponse)
+    @blp.doc(security=[{"bearer": []}])
+    def template_fragments(args, tenant_id: str, template_id: str):
+        """Each language's encoding and fragment count of a tenant's template, for the
+        scheduler's preview and capacity (it holds no templates)"""
+        require_admin(runtime)
+        with runtime.db.read() as session:
+            tenant = tenants.get_tenant(session, tenant_id)
+            t = session.scalars(sa.select(Template).where(
+                Template.id == _uuid_or_404(template_id), Template.tenant_id == tenant.id)).first()
+            if t is None:
+                raise NotFound()
+            return {"id": t.id, "type": t.type, "version": t.version,
+                    "languages": fragment_counts(t, args.get("personalisation"))}
+
     return blp
+
+
+def _uuid_or_404(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise NotFound() from None

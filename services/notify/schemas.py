@@ -469,3 +469,15 @@ class BulkJobResponse(Schema):
     errors_truncated = fields.Boolean()
     created_at = fields.String()
     completed_at = fields.String(allow_none=True)
+
+
+class FragmentsRequest(Strict):
+    personalisation = personalisation_field()
+
+
+class FragmentsResponse(Schema):
+    id = fields.String()
+    type = fields.String()
+    version = fields.Integer()
+    languages = fields.Dict(keys=fields.String(), values=fields.Nested(SmsInfoSchema),
+                            allow_none=True, metadata={"description": "cy, en and cy+en"})

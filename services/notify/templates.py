@@ -120,6 +120,21 @@ def render_all(kind: str, bodies: dict[str, str], subjects: dict[str, str | None
             "cy+en": render_message(kind, bodies, subjects, personalisation, None)}
 
 
+def fragment_counts(t, personalisation: dict | None) -> dict[str, dict] | None:
+    """What each kind of recipient's text costs (Welsh, English, unknown = both), for the
+    scheduler's preview and capacity; None for an email template.  A value the caller
+    does not know yet (a subscriber's name) is counted as its placeholder, ``((name))``,
+    the length a service team sees in the template."""
+    if t.type != "sms":
+        return None
+    given = {placeholder_key(k) for k in (personalisation or {})}
+    values = {**(personalisation or {}), **{name: f"(({name}))" for name in template_placeholders(t)
+                                            if placeholder_key(name) not in given}}
+    rendered = render_all(t.type, {"en": t.body_en, "cy": t.body_cy},
+                          {"en": t.subject_en, "cy": t.subject_cy}, values)
+    return {lang: r.sms.as_dict() for lang, r in rendered.items() if r.sms}
+
+
 def template_placeholders(t) -> list[str]:
     """Every placeholder a template (or one of its versions) needs, in either language."""
     names: dict[str, str] = {}

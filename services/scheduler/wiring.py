@@ -23,6 +23,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 @dataclass
 class SchedulerService:
     runtime: Runtime
+    # how the API asks notify for a template's fragment counts (a test passes a fake)
+    templates: object | None = None
     ticker: Ticker = field(init=False)
 
     def __post_init__(self):
@@ -43,7 +45,7 @@ class SchedulerService:
     def create_app(self) -> Flask:
         app, flask_api = base_app(self.runtime, "Hysbys scheduler",
                                   "Subscribers, campaigns, occurrences and the ticker")
-        for blp in api.blueprints(self.runtime, self.nudge):
+        for blp in api.blueprints(self.runtime, self.nudge, self.templates):
             flask_api.register_blueprint(blp)
         return app
 
