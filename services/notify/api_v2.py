@@ -123,7 +123,8 @@ def blueprint(runtime: Runtime, nudge, clock=utcnow) -> Blueprint:
             key_id=caller.key_id, key_type=caller.key_type, urgent=args.get("urgent", False),
             transactional=True, sms_sender_id=_str(args.get("sms_sender_id")),
             email_reply_to_id=_str(args.get("email_reply_to_id")),
-            unsubscribe_url=args.get("one_click_unsubscribe_url"))
+            unsubscribe_url=args.get("one_click_unsubscribe_url"),
+            sanitise=tuple(args.get("sanitise_content_for") or ()))
         now = clock()
         tenant: Tenant = caller.tenant      # counted by the guard; settle() hands it back
         with runtime.db.transaction() as session:

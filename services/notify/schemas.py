@@ -63,8 +63,10 @@ class EmailRequest(Lenient):
     one_click_unsubscribe_url = fields.Url(load_default=None, allow_none=True, schemes={"https"},
                                            validate=validate.Length(max=2000),
                                            error_messages={"invalid": "is not a valid https url"})
-    # notifications-python-client sends it; it changes nothing for plain-text email
-    sanitise_content_for = fields.String(load_default=None, allow_none=True)
+    # personalisation fields a citizen typed (a name): links are removed from them, as
+    # Notify does, so an email cannot carry a link someone else wrote into it
+    sanitise_content_for = fields.List(Text(validate=validate.Length(max=200)),
+                                       load_default=None, allow_none=True)
     scheduled_for = fields.String(load_default=None, allow_none=True)
     language = fields.String(load_default=None, allow_none=True, validate=LANG)
     urgent = fields.Boolean(load_default=False)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from services.notify import quiet_hours
 from services.notify.models import Notification, Suppression, Template
-from services.notify.templates import MissingPersonalisation, render_message
+from services.notify.templates import MissingPersonalisation, placeholder_key, render_message
 from shared import events, outbox, phone, smstext
 from shared.db import utcnow
 from shared.errors import ValidationError
@@ -68,6 +68,7 @@ class SendRequest:
     sms_sender_id: str | None = None        # one of the tenant's sms_senders (Notify's option)
     email_reply_to_id: str | None = None    # one of the tenant's email_reply_to addresses
     unsubscribe_url: str | None = None      # Notify's one_click_unsubscribe_url (email)
+    sanitise: tuple[str, ...] = ()          # Notify's sanitise_content_for: fields to unlink
 
 
 def normalise_recipient(channel: str, raw: str) -> str:
@@ -102,10 +103,11 @@ def build(tenant: Tenant, template: Template, req: SendRequest, now: dt.datetime
     recipient = normalise_recipient(req.channel, req.recipient)
     if req.key_type == "team" and recipient not in tenant.setting("team_numbers"):
         raise BadRequest("Can't send to this recipient using a team-only API key")
+    personalisation = sanitised(req.personalisation or {}, req.sanitise)
     try:
         rendered = render_message(req.channel, {"en": template.body_en, "cy": template.body_cy},
                                   {"en": template.subject_en, "cy": template.subject_cy},
-                                  req.personalisation or {}, req.language)
+                                  personalisation, req.language)
     except MissingPersonalisation as exc:
         raise BadRequest(str(exc)) from exc
     if req.channel == "sms" and smstext.too_long(rendered.body):
@@ -167,6 +169,24 @@ def reply_to_for(tenant: Tenant, req: SendRequest) -> tuple[str | None, str | No
                                   "IDs or numbers")
         sender = req.sender
     return sender, reply_to
+
+
+# a link in a value: with a scheme, from www., or a bare domain.tld[/path]
+LINK = re.compile(r"(?i)\b(?:[a-z][a-z0-9+.-]*://\S+|www\.\S+|"
+                  r"[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}(?:/\S*)?)")
+
+
+def sanitised(personalisation: dict, fields: tuple[str, ...]) -> dict:
+    """``personalisation`` with links removed from the values named in ``fields``
+    (GOV.UK Notify's ``sanitise_content_for``: a name a citizen typed into a form must
+    not become a link in an email sent in the council's name).  Plain-text email
+    renders no Markdown, so there is none to escape."""
+    if not fields:
+        return personalisation
+    wanted = {placeholder_key(f) for f in fields}
+    return {k: (re.sub(r"\s{2,}", " ", LINK.sub("", v)).strip()
+                if isinstance(v, str) and placeholder_key(k) in wanted else v)
+            for k, v in personalisation.items()}
 
 
 def refuse_files(personalisation: dict | None) -> None:

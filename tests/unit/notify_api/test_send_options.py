@@ -105,3 +105,21 @@ def test_another_tenants_sender_id_is_the_same_400_as_an_unknown_one(notify, cli
                         json={**body, "sms_sender_id": wanted})
         assert errors(r) == (400, "BadRequestError", f"sms_sender_id {wanted} does not exist "
                                                      f"in database for service id {tenant.id}")
+
+
+def test_sanitise_content_for_removes_links_from_the_fields_it_names_and_only_those(
+        client, tenant):
+    template = client.post("/api/templates", headers=tenant.live, json={
+        "name": "Diolch", "type": "email", "subject": {"cy": "Diolch", "en": "Thank you"},
+        "body": {"cy": "Diolch ((name)). Gweler ((link)).", "en": "Thanks ((name)). See ((link))."}},
+    ).get_json()["id"]
+    body = {"email_address": "sian@example.cymru", "template_id": template, "language": "en",
+            "personalisation": {"name": "Siân visit https://phish.example/x or www.evil.example",
+                                "link": "https://www.sir-benfro.gov.uk/biniau"}}
+    plain = client.post("/v2/notifications/email", headers=tenant.live, json=body).get_json()
+    asked = client.post("/v2/notifications/email", headers=tenant.live,
+                        json={**body, "sanitise_content_for": ["name"]})
+    assert asked.status_code == 201, asked.get_data(as_text=True)
+    assert "phish.example" in plain["content"]["body"]
+    assert asked.get_json()["content"]["body"] == \
+        "Thanks Siân visit or. See https://www.sir-benfro.gov.uk/biniau."
