@@ -247,7 +247,7 @@ def authenticated(runtime: Runtime, session=None):
 
     ``session``: authenticate inside the caller's open transaction (one connection and
     no second look-up of the tenant, for a caller that goes on to write)."""
-    from shared.tenancy import authenticate
+    from shared.tenancy import ReplicaMiss, authenticate
 
     caller = g.get("caller")
     if caller is None:
@@ -255,8 +255,17 @@ def authenticated(runtime: Runtime, session=None):
         if session is not None:
             caller = authenticate(session, runtime.box, header)
         else:
-            with runtime.db.read() as own:
-                caller = authenticate(own, runtime.box, header)
+            try:
+                with runtime.db.read() as own:
+                    caller = authenticate(own, runtime.box, header)
+            except ReplicaMiss as miss:
+                # a replica (inbound, scheduler) that does not know the tenant or key yet
+                # asks the owner once, then answers as the refreshed replica says
+                source = runtime.tenant_source
+                if source is None or not source.refresh(runtime.db, miss.tenant_id):
+                    raise
+                with runtime.db.read() as own:
+                    caller = authenticate(own, runtime.box, header)
         g.caller = caller
         logs.tenant_id.set(caller.tenant_id)
     return caller

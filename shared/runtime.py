@@ -81,6 +81,9 @@ class Runtime:
     # Read at scrape time: a gauge whose truth is in the database (scheduler lag,
     # provider state) is right in every process, not only the one running the loop.
     gauges: list[Callable[[], None]] = field(default_factory=list)
+    # a replica's way to a tenant it does not know yet (shared.tenancy.OwnerTenants);
+    # None in notify, which owns the tenants
+    tenant_source: object | None = None
 
     def __post_init__(self):
         self.relay = Relay(self.db, self.bus, interval=self.settings.relay_interval)

@@ -14,6 +14,7 @@ library's own server-side helpers.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from shared.crypto import SecretBox
 from shared.db import KernelBase, UTCDateTime, utcnow
 from shared.errors import ApiError, AuthError
 
+log = logging.getLogger(__name__)
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 KEY_TYPES = ("live", "team", "test")
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -41,6 +43,12 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "sender_ids": [],
     "providers": ["simulator"],
     "quiet_hours": {"start": "21:00", "end": "08:00"},
+    # v2 API sends are transactional (GOV.UK Notify sends them at once): off by default
+    "quiet_hours_for_api": False,
+    # GOV.UK Notify's sms senders and reply-to addresses, chosen by sms_sender_id and
+    # email_reply_to_id: [{"id", "sms_sender" | "email_address", "is_default"}]
+    "sms_senders": [],
+    "email_reply_to": [],
     "rate_limit_per_minute": 3000,
     "daily_message_limit": 250000,
     "retention_days": 7,
@@ -68,6 +76,15 @@ class Tenant(KernelBase):
 
     def setting(self, name: str):
         return (self.config or {}).get(name, DEFAULT_CONFIG.get(name))
+
+
+class ReplicaMiss(AuthError):
+    """The tenant or the key is not in this service's replica: perhaps only not yet (a
+    tenant created a moment ago), so the owner (notify) may be asked (:class:`OwnerTenants`)."""
+
+    def __init__(self, message: str, tenant_id: str):
+        super().__init__(message, 403)
+        self.tenant_id = tenant_id
 
 
 class ApiKey(KernelBase):
@@ -129,12 +146,12 @@ def authenticate(session: Session, box: SecretBox, authorization: str | None) ->
         raise AuthError("Invalid token: service id is not the right data type", 403) from exc
     tenant = session.get(Tenant, tenant_id)
     if tenant is None:
-        raise AuthError("Invalid token: service not found", 403)
+        raise ReplicaMiss("Invalid token: service not found", tenant_id)
     if not tenant.active:
         raise AuthError("Invalid token: service is archived", 403)
     keys = session.scalars(sa.select(ApiKey).where(ApiKey.tenant_id == tenant_id)).all()
     if not keys:
-        raise AuthError("Invalid token: service has no API keys", 403)
+        raise ReplicaMiss("Invalid token: service has no API keys", tenant_id)
     for key in keys:
         try:
             decode_jwt_token(token, box.decrypt(key.secret_encrypted))
@@ -151,7 +168,7 @@ def authenticate(session: Session, box: SecretBox, authorization: str | None) ->
             raise AuthError("Invalid token: API key revoked", 403)
         return Caller(tenant_id=tenant.id, tenant_slug=tenant.slug, key_id=key.id,
                       key_type=key.key_type, scopes=tuple(key.scopes or ()), tenant=tenant)
-    raise AuthError("Invalid token: API key not found", 403)
+    raise ReplicaMiss("Invalid token: API key not found", tenant_id)
 
 
 # -- the owner's side (notify) -------------------------------------------------
@@ -222,6 +239,92 @@ TENANCY_HANDLERS = {
     "tenant.changed": [apply_tenant_changed],
     "api_key.revoked": [apply_api_key_revoked],
 }
+
+
+class OwnerTenants:
+    """A replica's way to a tenant it does not know yet: ask the owner, notify.
+
+    A tenant created through ``POST /admin/tenants`` or the CLI reaches the inbound and
+    scheduler replicas by its ``tenant.changed`` event, milliseconds to a second later;
+    a call made with its key in between is not refused: on a miss (:class:`ReplicaMiss`)
+    the service fetches the snapshot from notify's ``GET /internal/tenants/<id>`` (admin
+    token), applies it to its replica exactly as the event would be applied, and
+    authenticates again.  The replica row is the cache; the next ``tenant.changed``
+    (a newer revision) replaces it.  A key that is really unknown is still refused, and
+    a revoked key too (the snapshot carries ``revoked_at``).
+
+    So that refused calls cannot make a service ask notify at their own pace, a tenant
+    id whose fetch brought nothing new is not asked about again for ``quiet_seconds``.
+    """
+
+    def __init__(self, base_url: str, admin_token: str, http=None, *, timeout: float = 2.0,
+                 quiet_seconds: float = 2.0, clock=None):
+        import threading
+        import time
+
+        import requests
+
+        self.base_url = base_url.rstrip("/")
+        self.admin_token = admin_token
+        self.http = http or requests.Session()
+        self.timeout = timeout
+        self.quiet_seconds = quiet_seconds
+        self.clock = clock or time.monotonic
+        self._lock = threading.Lock()
+        self._fruitless: dict[str, float] = {}
+
+    def snapshot(self, tenant_id: str) -> events.Event | None:
+        """The owner's ``tenant.changed`` snapshot of ``tenant_id``, or None (unknown to
+        notify too, or notify did not answer: the caller is then refused as before)."""
+        import requests
+
+        try:
+            resp = self.http.get(f"{self.base_url}/internal/tenants/{tenant_id}",
+                                 timeout=self.timeout,
+                                 headers={"Authorization": f"Bearer {self.admin_token}"})
+        except requests.RequestException as exc:
+            log.warning("notify did not answer a tenant look-up: %s", type(exc).__name__)
+            return None
+        if resp.status_code != 200:
+            if resp.status_code != 404:
+                log.warning("notify answered a tenant look-up with %s", resp.status_code)
+            return None
+        try:
+            event = events.Event.from_json(resp.content)
+        except events.EventError as exc:
+            log.warning("notify's tenant snapshot is not the contract: %s", exc)
+            return None
+        if event.type != "tenant.changed" or str(event.tenant_id) != tenant_id:
+            log.warning("notify's tenant snapshot is for another tenant")
+            return None
+        return event
+
+    def refresh(self, db, tenant_id: str) -> bool:
+        """Bring ``tenant_id`` into the replica from the owner; True if the owner answered
+        (authenticate again: the replica is now as current as notify, even where the
+        event arrived in the meantime), False if there is nothing to look at again."""
+        now = self.clock()
+        with self._lock:
+            until = self._fruitless.get(tenant_id)
+            if until is not None and until > now:
+                return False
+            if len(self._fruitless) > 10_000:      # ids from refused calls: bounded
+                self._fruitless.clear()
+        event = self.snapshot(tenant_id)
+        changed = False
+        if event is not None:
+            try:
+                with db.transaction() as session:
+                    before = session.get(Tenant, tenant_id)
+                    old = before.revision if before is not None else None
+                    apply_tenant_changed(event, session)
+                    changed = old is None or old < event.data["revision"]
+            except sa.exc.IntegrityError:
+                changed = True    # the event arrived at the same moment and was applied
+        if not changed:
+            with self._lock:
+                self._fruitless[tenant_id] = now + self.quiet_seconds
+        return event is not None
 
 
 def tenant_by_number(session: Session, number: str) -> Tenant | None:

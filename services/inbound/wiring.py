@@ -14,6 +14,7 @@ from shared.bus import Bus
 from shared.config import Settings
 from shared.http import base_app
 from shared.runtime import Background, Runtime
+from shared.tenancy import OwnerTenants
 
 SERVICE = "inbound"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -69,6 +70,8 @@ def build(settings: Settings, bus: Bus | None = None,
     """The inbound service on ``settings``; nothing connects until it is used."""
     runtime = Runtime.build(settings, SERVICE, MIGRATIONS, bus=bus)
     http = requests.Session()
+    # a tenant created a moment ago is fetched from notify, not refused (shared.tenancy)
+    runtime.tenant_source = OwnerTenants(settings.internal_url("notify"), settings.admin_token)
     if lookups is None:
         # HYSBYS_SCHEDULER_URL in containers; 127.0.0.1:<scheduler port> in one process
         lookups = HttpScheduler(settings.internal_url("scheduler"), settings.admin_token, http)

@@ -4,16 +4,20 @@ Every call needs ``Authorization: Bearer $HYSBYS_ADMIN_TOKEN``.
 """
 from __future__ import annotations
 
+import uuid
+
 import sqlalchemy as sa
-from flask import g
+from flask import Response, g
 from flask_smorest import Blueprint
 
 from services.notify import schemas, tenants
 from services.notify.api_v2 import require_json_body
-from shared.errors import ValidationError
+from services.notify.models import Template
+from services.notify.templates import fragment_counts
+from shared.errors import NotFound, ValidationError
 from shared.http import require_admin
 from shared.runtime import Runtime
-from shared.tenancy import Tenant
+from shared.tenancy import ApiKey, Tenant, snapshot_event
 
 
 def tenant_json(runtime: Runtime, t: Tenant) -> dict:
@@ -106,3 +110,47 @@ def blueprint(runtime: Runtime) -> Blueprint:
         return ""
 
     return blp
+
+
+def internal_blueprint(runtime: Runtime) -> Blueprint:
+    """What the other services ask notify, the owner of tenants (platform admin token)."""
+    blp = Blueprint("internal", __name__, url_prefix="/internal",
+                    description="Service-to-service answers (admin token)")
+
+    @blp.route("/tenants/<tenant_id>", methods=["GET"])
+    @blp.doc(security=[{"bearer": []}], responses={"200": {
+        "description": "the tenant's tenant.changed event, as the replicas apply it"}})
+    def tenant_snapshot(tenant_id: str):
+        """A tenant's current snapshot, for a service that does not know it yet"""
+        require_admin(runtime)
+        with runtime.db.read() as session:
+            tenant = tenants.get_tenant(session, tenant_id)
+            keys = session.scalars(sa.select(ApiKey).where(ApiKey.tenant_id == tenant.id)).all()
+            event = snapshot_event(tenant, list(keys), g.get("correlation_id"))
+        return Response(event.to_json(), 200, mimetype="application/json")
+
+    @blp.route("/tenants/<tenant_id>/templates/<template_id>/fragments", methods=["POST"])
+    @blp.arguments(schemas.FragmentsRequest)
+    @blp.response(200, schemas.FragmentsResponse)
+    @blp.doc(security=[{"bearer": []}])
+    def template_fragments(args, tenant_id: str, template_id: str):
+        """Each language's encoding and fragment count of a tenant's template, for the
+        scheduler's preview and capacity (it holds no templates)"""
+        require_admin(runtime)
+        with runtime.db.read() as session:
+            tenant = tenants.get_tenant(session, tenant_id)
+            t = session.scalars(sa.select(Template).where(
+                Template.id == _uuid_or_404(template_id), Template.tenant_id == tenant.id)).first()
+            if t is None:
+                raise NotFound()
+            return {"id": t.id, "type": t.type, "version": t.version,
+                    "languages": fragment_counts(t, args.get("personalisation"))}
+
+    return blp
+
+
+def _uuid_or_404(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise NotFound() from None

@@ -16,7 +16,14 @@ from marshmallow import RAISE
 from services.notify import limits, schemas
 from services.notify.models import Notification, ReceivedText, Template, TemplateVersion
 from services.notify.sending import SendRequest, accept
-from services.notify.templates import MissingPersonalisation, render_message, template_placeholders
+from services.notify.templates import (
+    BILINGUAL_SEPARATOR,
+    SUBJECT_SEPARATOR,
+    MissingPersonalisation,
+    join_bilingual,
+    render_message,
+    template_placeholders,
+)
 from shared.db import utcnow
 from shared.errors import ApiError, NotFound, TooManyRequestsError, ValidationError
 from shared.http import authenticated, iso
@@ -30,7 +37,7 @@ FAILED = ["permanent-failure", "temporary-failure", "technical-failure"]
 SECURITY = [{"bearer": []}]
 
 
-def guard(runtime: Runtime) -> None:
+def guard(runtime: Runtime, clock=utcnow) -> None:
     """Before every tenant call: authenticate (401/403), count it against the key's
     per-minute limit (429), and refuse a body that is not JSON (415).
 
@@ -41,7 +48,7 @@ def guard(runtime: Runtime) -> None:
     store's durable commit, which would make one tenant's sends queue behind each
     other's disk syncs.  A send that then ends in anything but 201 hands its daily
     count back (:func:`settle`)."""
-    now = utcnow()
+    now = clock()
     refused = None
     with runtime.db.transaction(durable=False) as session:
         caller = authenticated(runtime, session)
@@ -95,11 +102,12 @@ def require_json_body() -> None:
         raise ApiError("Content-Type must be application/json", 415, "UnsupportedMediaTypeError")
 
 
-def blueprint(runtime: Runtime, nudge) -> Blueprint:
+def blueprint(runtime: Runtime, nudge, clock=utcnow) -> Blueprint:
+    """``clock`` is the service's (tests inject one: quiet hours at 21:30 at any hour)."""
     blp = Blueprint("v2", __name__, url_prefix="/v2",
                     description="GOV.UK Notify v2 compatible API")
     # Authenticate before the body is parsed: a caller without a token gets 401, as on Notify.
-    blp.before_request(lambda: guard(runtime))
+    blp.before_request(lambda: guard(runtime, clock))
     blp.after_request(lambda response: settle(runtime, response))
 
     def send(channel: str, args: dict, recipient_field: str):
@@ -112,23 +120,27 @@ def blueprint(runtime: Runtime, nudge) -> Blueprint:
             channel=channel, template_id=str(args["template_id"]),
             recipient=args[recipient_field], personalisation=args.get("personalisation") or {},
             reference=args.get("reference"), language=args.get("language"),
-            key_id=caller.key_id, key_type=caller.key_type, urgent=args.get("urgent", False))
-        now = utcnow()
+            key_id=caller.key_id, key_type=caller.key_type, urgent=args.get("urgent", False),
+            transactional=True, sms_sender_id=_str(args.get("sms_sender_id")),
+            email_reply_to_id=_str(args.get("email_reply_to_id")),
+            unsubscribe_url=args.get("one_click_unsubscribe_url"),
+            sanitise=tuple(args.get("sanitise_content_for") or ()))
+        now = clock()
         tenant: Tenant = caller.tenant      # counted by the guard; settle() hands it back
         with runtime.db.transaction() as session:
             n = accept(session, tenant, req, correlation_id=g.get("correlation_id"), now=now)
-        sender = (tenant.setting("sender_ids") or [None])[0]
         nudge()
         body = {"id": n.id, "reference": n.reference, "uri": f"{_base()}/v2/notifications/{n.id}",
                 "template": template_ref(n.template_id, n.template_version),
                 "scheduled_for": None, "status": n.status}
         if channel == "sms":
+            sender = n.sender or (tenant.setting("sender_ids") or [None])[0]
             body["content"] = {"body": n.body, "from_number": sender or "Hysbys",
                                "encoding": n.encoding, "fragment_count": n.fragment_count}
         else:
             body["content"] = {"body": n.body, "subject": n.subject or "",
                                "from_email": f"{tenant.slug}@hysbys.cymru",
-                               "one_click_unsubscribe_url": args.get("one_click_unsubscribe_url")}
+                               "one_click_unsubscribe_url": n.unsubscribe_url}
         return body, 201
 
     @blp.route("/notifications/sms", methods=["POST"])
@@ -283,6 +295,10 @@ def blueprint(runtime: Runtime, nudge) -> Blueprint:
     return blp
 
 
+def _str(value) -> str | None:
+    return None if value is None else str(value)
+
+
 def _base() -> str:
     return request.host_url.rstrip("/")
 
@@ -356,17 +372,18 @@ def serialise(n: Notification) -> dict:
 def template_body(t, template_id: str | None = None, version: int | None = None,
                   created_at=None, updated_at=None) -> dict:
     """A template as GOV.UK Notify's v2 API shows it: ``body`` is bilingual, Welsh first."""
-    sep = "\n\n" if t.type == "sms" else "\n\n---\n\n"
     subject = None
     if t.type == "email":
-        subject = " / ".join(s for s in (t.subject_cy, t.subject_en) if s)
+        subject = join_bilingual([s for s in (t.subject_cy, t.subject_en) if s],
+                                 SUBJECT_SEPARATOR)
     if updated_at is None and template_id is None and t.version > 1:
         updated_at = t.updated_at
     return {
         "id": template_id or t.id, "name": t.name, "type": t.type,
         "created_at": iso(created_at or t.created_at), "updated_at": iso(updated_at),
         "created_by": "hysbys", "version": version or t.version,
-        "body": t.body_cy + sep + t.body_en, "subject": subject,
+        "body": join_bilingual([t.body_cy, t.body_en], BILINGUAL_SEPARATOR[t.type]),
+        "subject": subject,
         "letter_contact_block": None, "postage": None,
         "personalisation": {name: {"required": True} for name in template_placeholders(t)},
         "body_cy": t.body_cy, "body_en": t.body_en,

@@ -300,7 +300,8 @@ class Dispatcher:
     def _send(self, claim: Claim) -> Outcome:
         n = claim.row
         msg = OutgoingMessage(notification_id=n.id, channel=n.channel, to=n.recipient or "",
-                              body=n.body or "", subject=n.subject, sender=n.sender)
+                              body=n.body or "", subject=n.subject, sender=n.sender,
+                              reply_to=n.reply_to, unsubscribe_url=n.unsubscribe_url)
         if not claim.plan:
             return Outcome(claim, "technical-failure", reason="no provider configured")
         errors = []

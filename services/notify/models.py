@@ -88,6 +88,11 @@ class Notification(Base):
     appointment_id: Mapped[str | None] = mapped_column(sa.String(36))
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     sender: Mapped[str | None] = mapped_column(sa.String(32))
+    # GOV.UK Notify's email options, honoured by the adapters: the Reply-To address (one
+    # of the tenant's email_reply_to) and the one-click unsubscribe link (RFC 8058; it may
+    # carry a token that names the recipient, so it is encrypted like the body)
+    reply_to: Mapped[str | None] = mapped_column(sa.String(320))
+    unsubscribe_url: Mapped[str | None] = mapped_column(EncryptedText)
     bulk_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
     # set just before a provider is called: a row found 'sending' with this set and
     # no outcome had its hand-off interrupted (the sweeper must not send it again)

@@ -82,6 +82,21 @@ def defer_until(window: Window | None, due: dt.datetime, *, channel: str,
     return window_end(due, window)  # type: ignore[arg-type]
 
 
+def holds(tenant, *, key_type: str, transactional: bool) -> bool:
+    """Whether quiet hours apply to this send at all.
+
+    Scheduled work (campaigns, rounds, broadcasts, bulk sends) waits by default.  A v2 API
+    send is transactional (a one-time code, a same-evening change) and goes at once, as on
+    GOV.UK Notify, unless the tenant turns ``quiet_hours_for_api`` on.  A test key's send
+    never leaves the platform, so it never waits.
+    """
+    if key_type == "test":
+        return False
+    if transactional:
+        return bool(tenant.setting("quiet_hours_for_api"))
+    return True
+
+
 def tenant_window(tenant) -> Window | None:
     """The tenant's quiet hours (its ``quiet_hours`` setting; the default if never set)."""
     config = (tenant.config or {})

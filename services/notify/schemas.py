@@ -1,7 +1,7 @@
 """HTTP request and response schemas of the notify service (one validation library)."""
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate, validates_schema
+from marshmallow import EXCLUDE, RAISE, Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
 
 LANG = validate.OneOf(("cy", "en"))
@@ -33,7 +33,15 @@ def personalisation_field():
 
 # -- GOV.UK Notify v2 -----------------------------------------------------------
 
-class SmsRequest(Strict):
+class Lenient(Schema):
+    """GOV.UK Notify's send schemas allow properties they do not know (a newer client's
+    option reaches an older API and is ignored, not refused): so do ours."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+class SmsRequest(Lenient):
     phone_number = Text(required=True, validate=validate.Length(max=100))
     template_id = fields.UUID(required=True)
     personalisation = personalisation_field()
@@ -45,16 +53,20 @@ class SmsRequest(Strict):
     urgent = fields.Boolean(load_default=False)
 
 
-class EmailRequest(Strict):
+class EmailRequest(Lenient):
     email_address = Text(required=True, validate=validate.Length(max=320))
     template_id = fields.UUID(required=True)
     personalisation = personalisation_field()
     reference = Text(load_default=None, allow_none=True, validate=validate.Length(max=1000))
     email_reply_to_id = fields.UUID(load_default=None, allow_none=True)
-    one_click_unsubscribe_url = Text(load_default=None, allow_none=True,
-                                     validate=validate.Length(max=2000))
-    # notifications-python-client sends it; it changes nothing for plain-text email
-    sanitise_content_for = fields.String(load_default=None, allow_none=True)
+    # the List-Unsubscribe link of RFC 8058; Notify takes only https
+    one_click_unsubscribe_url = fields.Url(load_default=None, allow_none=True, schemes={"https"},
+                                           validate=validate.Length(max=2000),
+                                           error_messages={"invalid": "is not a valid https url"})
+    # personalisation fields a citizen typed (a name): links are removed from them, as
+    # Notify does, so an email cannot carry a link someone else wrote into it
+    sanitise_content_for = fields.List(Text(validate=validate.Length(max=200)),
+                                       load_default=None, allow_none=True)
     scheduled_for = fields.String(load_default=None, allow_none=True)
     language = fields.String(load_default=None, allow_none=True, validate=LANG)
     urgent = fields.Boolean(load_default=False)
@@ -287,6 +299,27 @@ class Capacity(Strict):
     senders = fields.Integer(required=True, validate=validate.Range(min=1, max=1000))
 
 
+class SmsSender(Strict):
+    """One of a tenant's text senders, chosen by ``sms_sender_id`` as on GOV.UK Notify."""
+
+    id = fields.UUID(load_default=None)
+    sms_sender = Text(required=True, validate=validate.Length(min=1, max=20))
+    is_default = fields.Boolean(load_default=False)
+
+
+class EmailReplyTo(Strict):
+    """One of a tenant's reply-to addresses, chosen by ``email_reply_to_id``."""
+
+    id = fields.UUID(load_default=None)
+    email_address = fields.Email(required=True, validate=validate.Length(max=320))
+    is_default = fields.Boolean(load_default=False)
+
+
+def _one_default(items: list) -> None:
+    if sum(1 for i in items if i.get("is_default")) > 1:
+        raise MarshmallowError("at most one may be the default (is_default)")
+
+
 class TenantPatch(Strict):
     name = Text(validate=validate.Length(min=1, max=200))
     default_language = fields.String(validate=LANG)
@@ -300,6 +333,10 @@ class TenantPatch(Strict):
         keys=fields.String(validate=validate.OneOf(("simulator", "twilio", "notify", "smtp"))),
         values=fields.Integer(validate=validate.Range(min=0, max=1000)))
     quiet_hours = fields.Nested(QuietHours, allow_none=True)
+    # GOV.UK Notify sends API notifications at once: quiet hours hold them only if this is on
+    quiet_hours_for_api = fields.Boolean()
+    sms_senders = fields.List(fields.Nested(SmsSender), validate=_one_default)
+    email_reply_to = fields.List(fields.Nested(EmailReplyTo), validate=_one_default)
     rate_limit_per_minute = fields.Integer(validate=validate.Range(min=1, max=1_000_000))
     daily_message_limit = fields.Integer(validate=validate.Range(min=1, max=100_000_000))
     retention_days = fields.Integer(validate=validate.Range(min=1, max=3650))
@@ -434,3 +471,15 @@ class BulkJobResponse(Schema):
     errors_truncated = fields.Boolean()
     created_at = fields.String()
     completed_at = fields.String(allow_none=True)
+
+
+class FragmentsRequest(Strict):
+    personalisation = personalisation_field()
+
+
+class FragmentsResponse(Schema):
+    id = fields.String()
+    type = fields.String()
+    version = fields.Integer()
+    languages = fields.Dict(keys=fields.String(), values=fields.Nested(SmsInfoSchema),
+                            allow_none=True, metadata={"description": "cy, en and cy+en"})

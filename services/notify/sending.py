@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from services.notify import quiet_hours
 from services.notify.models import Notification, Suppression, Template
-from services.notify.templates import MissingPersonalisation, render_message
+from services.notify.templates import MissingPersonalisation, placeholder_key, render_message
 from shared import events, outbox, phone, smstext, tracing
 from shared.db import utcnow
 from shared.errors import ValidationError
@@ -63,6 +63,12 @@ class SendRequest:
     not_before: dt.datetime | None = None
     bulk_id: str | None = None
     sender: str | None = None      # a sender ID or number of the tenant's; None = its default
+    # a v2 API send: transactional, not held by quiet hours unless the tenant asks
+    transactional: bool = False
+    sms_sender_id: str | None = None        # one of the tenant's sms_senders (Notify's option)
+    email_reply_to_id: str | None = None    # one of the tenant's email_reply_to addresses
+    unsubscribe_url: str | None = None      # Notify's one_click_unsubscribe_url (email)
+    sanitise: tuple[str, ...] = ()          # Notify's sanitise_content_for: fields to unlink
 
 
 def normalise_recipient(channel: str, raw: str) -> str:
@@ -97,10 +103,11 @@ def build(tenant: Tenant, template: Template, req: SendRequest, now: dt.datetime
     recipient = normalise_recipient(req.channel, req.recipient)
     if req.key_type == "team" and recipient not in tenant.setting("team_numbers"):
         raise BadRequest("Can't send to this recipient using a team-only API key")
+    personalisation = sanitised(req.personalisation or {}, req.sanitise)
     try:
         rendered = render_message(req.channel, {"en": template.body_en, "cy": template.body_cy},
                                   {"en": template.subject_en, "cy": template.subject_cy},
-                                  req.personalisation or {}, req.language)
+                                  personalisation, req.language)
     except MissingPersonalisation as exc:
         raise BadRequest(str(exc)) from exc
     if req.channel == "sms" and smstext.too_long(rendered.body):
@@ -111,10 +118,8 @@ def build(tenant: Tenant, template: Template, req: SendRequest, now: dt.datetime
         if value and "\x00" in value:
             # PostgreSQL cannot store NUL in text: refuse it here rather than fail at commit
             raise ValidationError(f"{field} must not contain NUL (\\u0000) characters")
-    if req.sender and req.sender not in (tenant.setting("sender_ids") or []) + (
-            tenant.setting("inbound_numbers") or []):
-        raise ValidationError(f"sender {req.sender!r} is not one of this service's sender IDs "
-                              "or numbers")
+    refuse_files(req.personalisation)
+    sender, reply_to = reply_to_for(tenant, req)
     return Notification(
         id=req.notification_id or str(uuid.uuid4()), tenant_id=tenant.id,
         template_id=template.id, template_version=template.version, api_key_id=req.key_id,
@@ -125,19 +130,89 @@ def build(tenant: Tenant, template: Template, req: SendRequest, now: dt.datetime
         fragment_count=rendered.sms.fragments if rendered.sms else None,
         campaign_id=req.campaign_id, occurrence_key=req.occurrence_key,
         appointment_id=req.appointment_id, not_before=req.not_before, bulk_id=req.bulk_id,
-        sender=req.sender, traceparent=tracing.current_traceparent(), created_at=now,
-        updated_at=now)
+        sender=sender, reply_to=reply_to, unsubscribe_url=req.unsubscribe_url,
+        traceparent=tracing.current_traceparent(), created_at=now, updated_at=now)
+
+
+def _chosen(entries: list[dict], wanted: str | None) -> dict | None:
+    """The entry with id ``wanted``, or (none wanted) the default entry; KeyError if the
+    wanted id is not among them."""
+    if wanted is None:
+        return next((e for e in entries if e.get("is_default")), None)
+    for e in entries:
+        if e.get("id") == str(wanted):
+            return e
+    raise KeyError(wanted)
+
+
+def reply_to_for(tenant: Tenant, req: SendRequest) -> tuple[str | None, str | None]:
+    """(text sender, email reply-to) for this send, as GOV.UK Notify chooses them: the
+    tenant's entry named by ``sms_sender_id`` / ``email_reply_to_id``, else its default;
+    an id that is not the tenant's is Notify's 400."""
+    sender = reply_to = None
+    try:
+        if req.channel == "sms":
+            entry = _chosen(tenant.setting("sms_senders") or [], req.sms_sender_id)
+            sender = entry["sms_sender"] if entry else None
+        else:
+            entry = _chosen(tenant.setting("email_reply_to") or [], req.email_reply_to_id)
+            reply_to = entry["email_address"] if entry else None
+    except KeyError as exc:
+        field = "sms_sender_id" if req.channel == "sms" else "email_reply_to_id"
+        raise BadRequest(f"{field} {exc.args[0]} does not exist in database for service id "
+                         f"{tenant.id}") from None
+    if req.sender:          # a native send naming a sender outright (inbound's replies)
+        allowed = (tenant.setting("sender_ids") or []) + (tenant.setting("inbound_numbers") or [])
+        allowed += [e["sms_sender"] for e in tenant.setting("sms_senders") or []]
+        if req.sender not in allowed:
+            raise ValidationError(f"sender {req.sender!r} is not one of this service's sender "
+                                  "IDs or numbers")
+        sender = req.sender
+    return sender, reply_to
+
+
+# a link in a value: with a scheme, from www., or a bare domain.tld[/path]
+LINK = re.compile(r"(?i)\b(?:[a-z][a-z0-9+.-]*://\S+|www\.\S+|"
+                  r"[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}(?:/\S*)?)")
+
+
+def sanitised(personalisation: dict, fields: tuple[str, ...]) -> dict:
+    """``personalisation`` with links removed from the values named in ``fields``
+    (GOV.UK Notify's ``sanitise_content_for``: a name a citizen typed into a form must
+    not become a link in an email sent in the council's name).  Plain-text email
+    renders no Markdown, so there is none to escape."""
+    if not fields:
+        return personalisation
+    wanted = {placeholder_key(f) for f in fields}
+    return {k: (re.sub(r"\s{2,}", " ", LINK.sub("", v)).strip()
+                if isinstance(v, str) and placeholder_key(k) in wanted else v)
+            for k, v in personalisation.items()}
+
+
+def refuse_files(personalisation: dict | None) -> None:
+    """A file to send by email (``prepare_upload``'s ``{"file": …}``) is refused as GOV.UK
+    Notify refuses it for a service that has not set sending files up: Hysbys keeps no
+    documents for download, and the file's bytes must never be written into a message."""
+    for key, value in (personalisation or {}).items():
+        if isinstance(value, dict) and "file" in value:
+            raise BadRequest(f"Send files by email has not been set up - personalisation {key} "
+                             "is a file, and Hysbys does not hold files for download: link to "
+                             "the document on your own service instead")
 
 
 def store(session: Session, tenant: Tenant, notifications: list[Notification],
-          suppressed: set[str], correlation_id: str | None, now: dt.datetime) -> None:
+          suppressed: set[str], correlation_id: str | None, now: dt.datetime, *,
+          transactional: bool = False) -> None:
     """Add built notifications: an opted-out recipient ends ``suppressed``; a text due in
-    the tenant's quiet hours is ``deferred`` to the end of them."""
+    the tenant's quiet hours is ``deferred`` to the end of them, when quiet hours hold it
+    (:func:`quiet_hours.holds`: scheduled work, not a v2 API send or a test key's)."""
     window = quiet_hours.tenant_window(tenant)
     session.add_all(notifications)
     for n in notifications:
         if n.recipient in suppressed:
             set_status(session, n, "suppressed", reason="recipient opted out", cid=correlation_id)
+            continue
+        if not quiet_hours.holds(tenant, key_type=n.key_type, transactional=transactional):
             continue
         until = quiet_hours.defer_until(window, n.not_before or now, channel=n.channel,
                                         urgent=n.urgent)
@@ -165,7 +240,7 @@ def accept(session: Session, tenant: Tenant, req: SendRequest,
     template = find_template(session, tenant, req.template_id, req.channel)
     n = build(tenant, template, req, now)
     store(session, tenant, [n], suppressed_among(session, tenant.id, n.channel, {n.recipient}),
-          correlation_id, now)
+          correlation_id, now, transactional=req.transactional)
     session.flush()
     return n
 

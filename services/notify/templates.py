@@ -22,6 +22,16 @@ BILINGUAL_SEPARATOR = {"sms": "\n\n", "email": "\n\n---\n\n"}
 TRUTHY = {"yes", "y", "true", "t", "1", "include", "show", "ie", "oes", "do", "ydw", "ydy"}
 
 
+SUBJECT_SEPARATOR = " / "
+
+
+def join_bilingual(parts: list[str], separator: str) -> str:
+    """Welsh then English joined by ``separator``; where the two are exactly the same text
+    (a name, a date, a code) it is written once, not "X / X" (an SMS would pay twice)."""
+    unique = [p for i, p in enumerate(parts) if p not in parts[:i]]
+    return separator.join(unique)
+
+
 class MissingPersonalisation(ValueError):
     def __init__(self, names: list[str]):
         super().__init__("Missing personalisation: " + ", ".join(names))
@@ -94,10 +104,10 @@ def render_message(kind: str, bodies: dict[str, str], subjects: dict[str, str | 
             missing.extend(n for n in exc.names if n not in missing)
     if missing:
         raise MissingPersonalisation(missing)
-    body = BILINGUAL_SEPARATOR[kind].join(parts)
+    body = join_bilingual(parts, BILINGUAL_SEPARATOR[kind])
     if kind == "sms":
         body = smstext.normalise(body)
-    subject = " / ".join(subject_parts) if subject_parts else None
+    subject = join_bilingual(subject_parts, SUBJECT_SEPARATOR) if subject_parts else None
     return Rendered(body=body, subject=subject, language="+".join(langs),
                     sms=smstext.analyse(body) if kind == "sms" else None)
 
@@ -108,6 +118,21 @@ def render_all(kind: str, bodies: dict[str, str], subjects: dict[str, str | None
     return {"cy": render_message(kind, bodies, subjects, personalisation, "cy"),
             "en": render_message(kind, bodies, subjects, personalisation, "en"),
             "cy+en": render_message(kind, bodies, subjects, personalisation, None)}
+
+
+def fragment_counts(t, personalisation: dict | None) -> dict[str, dict] | None:
+    """What each kind of recipient's text costs (Welsh, English, unknown = both), for the
+    scheduler's preview and capacity; None for an email template.  A value the caller
+    does not know yet (a subscriber's name) is counted as its placeholder, ``((name))``,
+    the length a service team sees in the template."""
+    if t.type != "sms":
+        return None
+    given = {placeholder_key(k) for k in (personalisation or {})}
+    values = {**(personalisation or {}), **{name: f"(({name}))" for name in template_placeholders(t)
+                                            if placeholder_key(name) not in given}}
+    rendered = render_all(t.type, {"en": t.body_en, "cy": t.body_cy},
+                          {"en": t.subject_en, "cy": t.subject_cy}, values)
+    return {lang: r.sms.as_dict() for lang, r in rendered.items() if r.sms}
 
 
 def template_placeholders(t) -> list[str]:

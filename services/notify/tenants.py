@@ -6,6 +6,7 @@ snapshot in the outbox, which the other services replicate.
 """
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -22,6 +23,9 @@ from shared.tenancy import DEFAULT_CONFIG, ApiKey, Tenant, key_string, snapshot_
 AUTO_REPLY_TEMPLATE = {"name": "Hysbys auto-reply / Ateb awtomatig", "type": "sms",
                        "body": {"cy": "((reply_cy))", "en": "((reply_en))"}}
 SECRET_FIELDS = ("provider_credentials", "webhook_secret", "delivery_status_token")
+# the lists GOV.UK Notify's ``sms_sender_id`` and ``email_reply_to_id`` choose from, and the
+# field of each entry that is its value
+REPLY_TO_LISTS = {"sms_senders": "sms_sender", "email_reply_to": "email_address"}
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,10 @@ def _apply(box: SecretBox, tenant: Tenant, changes: dict) -> None:
                 secrets.setdefault("providers", {}).update(value)
             else:
                 secrets[key] = value
+        elif key in REPLY_TO_LISTS:
+            if key == "sms_senders":
+                value = [{**e, "sms_sender": sms_sender_value(e["sms_sender"])} for e in value]
+            config[key] = _with_ids(value, config.get(key) or [], REPLY_TO_LISTS[key])
         elif key in ("inbound_numbers", "team_numbers"):
             numbers = []
             for raw in value:
@@ -118,6 +126,34 @@ def _apply(box: SecretBox, tenant: Tenant, changes: dict) -> None:
             config[key] = value
     tenant.config = config
     tenant.config_encrypted = box.encrypt_json(secrets) if secrets else None
+
+
+def sms_sender_value(raw: str) -> str:
+    """A text sender as providers take it: a UK number in E.164, or an alphanumeric sender
+    ID of at most 11 letters and digits (the GSM rule); 400 naming the field otherwise."""
+    text = raw.strip()
+    if text and text[0] in "+0123456789":
+        try:
+            return phone.normalise(text)
+        except phone.InvalidPhoneNumber as exc:
+            raise ValidationError(f"sms_senders: {raw!r}: {exc}") from exc
+    if not re.fullmatch(r"[A-Za-z0-9 ]{1,11}", text):
+        raise ValidationError(f"sms_senders: {raw!r} is neither a phone number nor a sender ID "
+                              "of 1-11 letters and digits")
+    return text
+
+
+def _with_ids(entries: list[dict], existing: list[dict], field: str) -> list[dict]:
+    """The new list as stored: every entry with an id (the one it had before, matched by
+    value, when the operator sends it without), the first the default if none is."""
+    known = {e[field]: e["id"] for e in existing}
+    out = []
+    for e in entries:
+        entry_id = e.get("id") or known.get(e[field]) or uuid.uuid4()
+        out.append({"id": str(entry_id), field: e[field], "is_default": bool(e.get("is_default"))})
+    if out and not any(e["is_default"] for e in out):
+        out[0]["is_default"] = True
+    return out
 
 
 def create_key(session: Session, box: SecretBox, tenant_id: str, name: str, key_type: str,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from services.notify.providers.throttle import DatabaseThrottle, RedisThrottle
 from shared import inbox
 from shared.bus import Bus
 from shared.config import Settings
-from shared.db import Database
+from shared.db import Database, utcnow
 from shared.http import base_app
 from shared.runtime import Background, Runtime
 from shared.tenancy import Tenant
@@ -44,6 +45,8 @@ class NotifyService:
     runtime: Runtime
     providers: dict[str, Provider | AdapterFactory] = field(default_factory=dict)
     safeguards: Safeguards | None = None
+    # what "now" is for the API (a test sets a fixed instant: quiet hours at 21:30 at noon)
+    clock: Callable[[], dt.datetime] = utcnow
     dispatcher: Dispatcher = field(init=False)
     registry: ProviderRegistry = field(init=False)
 
@@ -73,9 +76,10 @@ class NotifyService:
     def create_app(self, ops_board: ops.OpsBoard | None = None) -> Flask:
         app, api = base_app(self.runtime, "Hysbys notify",
                             "Templates and sending: GOV.UK Notify v2 compatible and native API")
-        api.register_blueprint(api_v2.blueprint(self.runtime, self.nudge))
+        api.register_blueprint(api_v2.blueprint(self.runtime, self.nudge, lambda: self.clock()))
         api.register_blueprint(api_native.blueprint(self.runtime, self.nudge))
         api.register_blueprint(admin.blueprint(self.runtime))
+        api.register_blueprint(admin.internal_blueprint(self.runtime))
         api.register_blueprint(receipts.blueprint(self.runtime))
         app.register_blueprint(ops.blueprint(
             self.runtime, scheduler_metrics_url=self.runtime.settings.internal_url("scheduler")

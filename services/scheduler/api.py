@@ -22,21 +22,34 @@ from services.scheduler import (
 from services.scheduler.api_schedule import require_live_key
 from services.scheduler.models import Campaign
 from services.scheduler.paging import PAGE_SIZE, links, page
+from services.scheduler.templates_client import NotifyTemplates
 from shared.db import utcnow
 from shared.http import authenticated
 from shared.runtime import Runtime
 
 
-def blueprints(runtime: Runtime, nudge_ticker: Callable[[], None]) -> list[Blueprint]:
-    """Every blueprint of the scheduler's API, for the app factory."""
-    return [blueprint(runtime, nudge_ticker), api_audience.blueprint(runtime),
+def blueprints(runtime: Runtime, nudge_ticker: Callable[[], None],
+               templates: NotifyTemplates | None = None) -> list[Blueprint]:
+    """Every blueprint of the scheduler's API, for the app factory; ``templates`` is how
+    it asks notify for a template's fragment counts (HYSBYS_NOTIFY_URL by default)."""
+    templates = templates or NotifyTemplates(runtime.settings.internal_url("notify"),
+                                             runtime.settings.admin_token)
+    return [blueprint(runtime, nudge_ticker, templates), api_audience.blueprint(runtime),
             api_schedule.blueprint(runtime, nudge_ticker), internal.blueprint(runtime)]
 
 
-def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
+def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None],
+              templates: NotifyTemplates) -> Blueprint:
     """The ``/api/campaigns`` routes; ``nudge_ticker`` wakes the ticker when something is due."""
     blp = Blueprint("scheduler", __name__, url_prefix="/api",
                     description="Campaigns: set-up, changes, preview and delivery stats")
+
+    def counts(tenant_id: str, channel: str, template_id, personalisation) -> dict | None:
+        """Notify's fragment count per language for an SMS campaign's template (None:
+        email, or notify did not answer: the stored or typed figure stands)."""
+        if channel != "sms":
+            return None
+        return templates.fragments(tenant_id, str(template_id), personalisation)
 
     @blp.route("/campaigns", methods=["POST"])
     @blp.arguments(schemas.CampaignCreate)
@@ -51,6 +64,8 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
         require_live_key(runtime)
         caller = authenticated(runtime)
         now = utcnow()
+        args = {**args, "fragments_by_language": counts(
+            caller.tenant_id, args["channel"], args["template_id"], args["personalisation"])}
         with runtime.db.transaction() as session:
             campaign = campaigns.create(session, caller.tenant_id, args, now)
             session.flush()
@@ -66,6 +81,14 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
         """Change a campaign; occurrences not yet started are planned again"""
         require_live_key(runtime)
         caller = authenticated(runtime)
+        with runtime.db.read() as session:
+            before = campaigns.find(session, caller.tenant_id, campaign_id)
+            wanted = {name: args.get(name, getattr(before, name))
+                      for name in ("channel", "template_id", "personalisation")}
+        found = counts(caller.tenant_id, wanted["channel"], wanted["template_id"],
+                       wanted["personalisation"])
+        if found is not None or wanted["channel"] != "sms":
+            args = {**args, "fragments_by_language": found}
         with runtime.db.transaction() as session:
             campaign = campaigns.find(session, caller.tenant_id, campaign_id)
             campaigns.update(session, campaign, args, utcnow())
@@ -94,8 +117,13 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
         caller = authenticated(runtime)
         with runtime.db.read() as session:
             campaign = campaigns.find(session, caller.tenant_id, campaign_id)
+            channel, template_id = campaign.channel, campaign.template_id
+            personalisation = campaign.personalisation or {}
+        now_counts = counts(caller.tenant_id, channel, template_id, personalisation)
+        with runtime.db.read() as session:
+            campaign = campaigns.find(session, caller.tenant_id, campaign_id)
             return preview.dry_run(session, campaign, args["limit"],
-                                   args["price_per_fragment"], utcnow())
+                                   args["price_per_fragment"], utcnow(), now_counts)
 
     @blp.route("/campaigns", methods=["GET"])
     @blp.arguments(schemas.CampaignFilters, location="query")

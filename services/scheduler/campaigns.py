@@ -31,7 +31,7 @@ PAST_TOLERANCE = dt.timedelta(seconds=60)
 FAILED = ("permanent-failure", "temporary-failure", "technical-failure")
 RECENT_OCCURRENCES = 50
 EDITABLE = ("name", "template_id", "channel", "audience", "personalisation", "urgent",
-            "window", "sender", "fragments")
+            "window", "sender", "fragments", "fragments_by_language")
 
 
 def planned_occurrences(campaign: Campaign) -> list[tuple[str, dt.datetime]]:
@@ -57,6 +57,7 @@ def create(session: Session, tenant_id: str, args: dict, now: dt.datetime) -> Ca
         send_at=send_at, audience=args["audience"], personalisation=args["personalisation"],
         urgent=args["urgent"], schedule=schedule, window=args.get("window"),
         sender=args.get("sender"), fragments=args.get("fragments") or 1,
+        fragments_by_language=args.get("fragments_by_language"),
         created_at=now, updated_at=now)
     session.add(campaign)
     session.flush()
@@ -164,6 +165,7 @@ def summary(c: Campaign) -> dict:
             "audience": c.audience or {}, "personalisation": c.personalisation or {},
             "urgent": c.urgent, "schedule": c.schedule or {}, "window": c.window,
             "sender": c.sender, "fragments": c.fragments or 1,
+            "fragments_by_language": c.fragments_by_language,
             "created_at": iso(c.created_at), "updated_at": iso(c.updated_at)}
 
 

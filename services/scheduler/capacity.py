@@ -18,6 +18,30 @@ from dataclasses import dataclass
 from services.scheduler.recurrence import LONDON, QuietHours, local_instant, parse_time
 
 DEFAULT_RATE = {"segments_per_second": 10, "senders": 1}
+# which of notify's counts a recipient's recorded language costs: unknown gets both
+COUNT_FOR = {"cy": "cy", "en": "en", "unknown": "cy+en"}
+
+
+def segments(languages: dict[str, int], counts: dict[str, int] | None, fallback: int) -> int:
+    """SMS segments an audience of ``languages`` (``{"cy", "en", "unknown"}`` recipients)
+    costs: each language's real count from the template (notify's ``counts``), or, where
+    that is not known, the team's ``fallback`` figure (twice for a bilingual text)."""
+    if counts:
+        return sum(n * counts[COUNT_FOR[lang]] for lang, n in languages.items() if n)
+    fallback = max(fallback, 1)
+    return sum(n * (2 * fallback if lang == "unknown" else fallback)
+               for lang, n in languages.items() if n)
+
+
+def fragments_per_message(counts: dict[str, int] | None, fallback: int,
+                          languages: dict[str, int] | None = None) -> float:
+    """What one message costs on average, for timing: the audience's mix where it is
+    known, else the dearest language (so a campaign starts early enough, never late)."""
+    if not counts:
+        return float(max(fallback, 1))
+    if languages and sum(languages.values()):
+        return segments(languages, counts, fallback) / sum(languages.values())
+    return float(max(counts.values()))
 
 
 @dataclass(frozen=True)
@@ -40,8 +64,8 @@ class Capacity:
         """Segments a second across every sender."""
         return self.segments_per_second * self.senders
 
-    def spacing(self, fragments: int) -> float:
-        """Seconds between two sends of a ``fragments``-segment message."""
+    def spacing(self, fragments: float) -> float:
+        """Seconds between two sends of a ``fragments``-segment message (an audience's mean)."""
         return max(fragments, 1) / self.rate
 
 
@@ -67,10 +91,11 @@ class Slot:
         return self.window_end is None or self.start + dt.timedelta(seconds=self.needed) \
             <= self.window_end + dt.timedelta(seconds=1)
 
-    def report(self, recipients: int, fragments: int, capacity: Capacity) -> dict:
-        """The numbers a service team sees at setup."""
-        out = {"fits": self.fits, "recipients": recipients, "fragments": fragments,
-               "segments": recipients * max(fragments, 1),
+    def report(self, recipients: int, fragments: float, capacity: Capacity) -> dict:
+        """The numbers a service team sees at setup (``fragments``: a message's mean)."""
+        shown = round(fragments, 2) if fragments != int(fragments) else int(fragments)
+        out = {"fits": self.fits, "recipients": recipients, "fragments": shown,
+               "segments": math.ceil(recipients * max(fragments, 1)),
                "segments_per_second": capacity.segments_per_second,
                "senders": capacity.senders, "needed_seconds": math.ceil(self.needed),
                "available_seconds": None if self.available is None else int(self.available),
@@ -79,7 +104,7 @@ class Slot:
                           "end": _local(self.window_end) if self.window_end else None}}
         if not self.fits:
             out["message"] = (
-                f"{recipients} recipients x {fragments} fragments at "
+                f"{recipients} recipients x {shown} fragments at "
                 f"{capacity.rate:g} segments/s need {math.ceil(self.needed)} s but the window "
                 f"has {int(self.available or 0)} s: add senders, widen the window or cut the "
                 "message")
@@ -102,7 +127,7 @@ def window(scheduled: dt.datetime, campaign_window: dict | None, quiet: QuietHou
     return start, end
 
 
-def slot(scheduled: dt.datetime, recipients: int, fragments: int, capacity: Capacity, *,
+def slot(scheduled: dt.datetime, recipients: int, fragments: float, capacity: Capacity, *,
          campaign_window: dict | None = None, quiet: QuietHours | None = None,
          urgent: bool = False) -> Slot:
     """Start and spacing for an occurrence of ``recipients`` scheduled at ``scheduled``."""

@@ -118,8 +118,10 @@ class Campaign(Base):
     schedule: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     window: Mapped[dict | None] = mapped_column(sa.JSON)       # {"start", "end"} local times
     sender: Mapped[str | None] = mapped_column(sa.String(20))
-    # SMS fragments a message costs: the team's figure (notify renders, we plan)
+    # SMS fragments a message costs: the team's figure, used only where notify's is unknown
     fragments: Mapped[int] = mapped_column(sa.Integer, default=1)
+    # notify's count for the template: {"cy": n, "en": n, "cy+en": n} (capacity.py)
+    fragments_by_language: Mapped[dict | None] = mapped_column(sa.JSON)
     # collection occurrences exist up to here; the ticker plans further as time passes
     planned_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.scheduler import audience, capacity
-from services.scheduler.models import Campaign, Occurrence, Round
+from services.scheduler.models import Campaign, Occurrence, Round, Subscriber
 from services.scheduler.recurrence import (
     Calendar,
     QuietHours,
@@ -68,12 +68,23 @@ def tenant_capacity(tenant: Tenant | None) -> capacity.Capacity:
     return capacity.Capacity.of(tenant.setting("capacity") if tenant else None)
 
 
+def message_fragments(campaign: Campaign, languages: dict[str, int] | None = None) -> float:
+    """A message's cost for timing: notify's count per language (capacity.py)."""
+    return capacity.fragments_per_message(campaign.fragments_by_language,
+                                          campaign.fragments or 1, languages)
+
+
 def slot_for(campaign: Campaign, tenant: Tenant | None, nominal: dt.datetime,
-             recipients: int) -> capacity.Slot:
-    """The slot an occurrence of ``campaign`` scheduled at ``nominal`` gets."""
+             recipients: int, languages: dict[str, int] | None = None,
+             fragments: float | None = None) -> capacity.Slot:
+    """The slot an occurrence of ``campaign`` scheduled at ``nominal`` gets (``fragments``:
+    a message's cost if the caller knows it better than the stored counts)."""
     quiet = quiet_hours(tenant) if campaign.channel == "sms" else None
-    return capacity.slot(nominal, recipients, campaign.fragments or 1, tenant_capacity(tenant),
-                         campaign_window=campaign.window, quiet=quiet, urgent=campaign.urgent)
+    if fragments is None:
+        fragments = message_fragments(campaign, languages)
+    return capacity.slot(nominal, recipients, fragments,
+                         tenant_capacity(tenant), campaign_window=campaign.window, quiet=quiet,
+                         urgent=campaign.urgent)
 
 
 def store(session: Session, campaign: Campaign, tenant: Tenant | None, plans: Iterable[Planned],
@@ -208,8 +219,21 @@ def capacity_report(session: Session, campaign: Campaign, tenant: Tenant | None)
     nominal, group = max(groups.items(), key=lambda kv: (sum(o.audience_size for o in kv[1]),
                                                          -kv[0].timestamp()))
     recipients = sum(o.audience_size for o in group)
-    slot = slot_for(campaign, tenant, nominal, recipients)
-    report = slot.report(recipients, campaign.fragments or 1, tenant_capacity(tenant))
+    mix = audience_languages(session, campaign)
+    slot = slot_for(campaign, tenant, nominal, recipients, mix)
+    report = slot.report(recipients, message_fragments(campaign, mix), tenant_capacity(tenant))
     report["busiest"] = {"scheduled_at": nominal.isoformat(),
                          "occurrences": sorted(o.occurrence_key for o in group)}
     return report
+
+
+def audience_languages(session: Session, campaign: Campaign, extra: dict | None = None
+                       ) -> dict[str, int]:
+    """How many of a subscriber campaign's audience read Welsh, English, or are unknown."""
+    languages = {"cy": 0, "en": 0, "unknown": 0}
+    for lang, count in session.execute(
+            sa.select(Subscriber.language, sa.func.count()).where(*audience.conditions(
+                campaign.tenant_id, campaign.channel, campaign.audience or {}, extra or {}))
+            .group_by(Subscriber.language)):
+        languages[lang or "unknown"] += count
+    return languages

@@ -1,19 +1,22 @@
 """Preview and dry run: who the next occurrence would reach, with what, when, at what cost.
 
 Nothing is written and nothing is sent.  The scheduler does not hold
-templates (notify does), so a message's size is the campaign's ``fragments``
-figure; a recipient whose language is unknown gets both bodies, Welsh first,
-and is counted at twice that.  The cost is an estimate at
+templates (notify does), so each language's size is notify's real fragment count
+for the template (``counts``, asked for at preview time, else the one stored when
+the campaign was set up): Welsh, English, and both (Welsh first) for a recipient
+whose language is unknown.  Only where notify has never answered is the team's
+``fragments`` figure used (twice for a bilingual text).  The cost is an estimate at
 ``price_per_fragment`` (GBP; the default is a typical UK rate, pass your own).
 """
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.scheduler import audience, planner
+from services.scheduler import audience, capacity, planner
 from services.scheduler.models import UNFINISHED, Appointment, Campaign, Occurrence, Subscriber
 from shared.http import iso
 from shared.tenancy import Tenant
@@ -35,8 +38,10 @@ def next_occurrences(session: Session, campaign: Campaign, limit: int) -> list[O
 
 
 def dry_run(session: Session, campaign: Campaign, limit: int, price: float | None,
-            now: dt.datetime) -> dict:
-    """The next occurrence(s) as they would go: a sample of requests and the totals."""
+            now: dt.datetime, counts: dict[str, int] | None = None) -> dict:
+    """The next occurrence(s) as they would go: a sample of requests and the totals.
+
+    ``counts``: notify's fragment count per language now (None: the stored one)."""
     price = DEFAULT_PRICE_PER_FRAGMENT if price is None else price
     if campaign.channel != "sms":
         price = 0.0
@@ -63,7 +68,8 @@ def dry_run(session: Session, campaign: Campaign, limit: int, price: float | Non
                                        {**(campaign.personalisation or {}),
                                         **(s.attributes or {}), **(occ.personalisation or {})},
                                        n))
-    return _totals(session, campaign, occurrences, sample, languages, price, now)
+    return _totals(session, campaign, occurrences, sample, languages, price, now,
+                   counts or campaign.fragments_by_language)
 
 
 def _appointment(session, campaign, occ, sample, languages) -> None:
@@ -86,21 +92,24 @@ def _request(campaign: Campaign, occ: Occurrence, recipient, language, personali
             "not_before": iso(not_before)}
 
 
-def _totals(session, campaign, occurrences, sample, languages, price, now) -> dict:
-    fragments = campaign.fragments or 1
+def _totals(session, campaign, occurrences, sample, languages, price, now, counts) -> dict:
+    sms = campaign.channel == "sms"
     recipients = sum(languages.values())
-    segments = (languages["cy"] + languages["en"]) * fragments + languages["unknown"] * 2 * \
-        fragments if campaign.channel == "sms" else 0
+    segments = capacity.segments(languages, counts, campaign.fragments or 1) if sms else 0
+    per_message = capacity.fragments_per_message(counts, campaign.fragments or 1, languages)
     tenant = session.get(Tenant, campaign.tenant_id)
     slot = planner.slot_for(campaign, tenant, occurrences[0].nominal_at or occurrences[0].due_at,
-                            recipients) if occurrences else None
+                            recipients, fragments=per_message) if occurrences else None
     return {"campaign_id": campaign.id, "dry_run": True,
             "occurrences": [{"occurrence_key": o.occurrence_key, "due_at": iso(o.due_at),
                              "scheduled_at": iso(o.nominal_at or o.due_at), "note": o.note}
                             for o in occurrences],
             "recipients": recipients, "languages": languages,
-            "fragments_per_message": fragments, "segments": segments,
+            "fragments_per_message": math.ceil(per_message),
+            "fragments_by_language": counts if sms else None,
+            "fragments_source": ("template" if counts else "campaign") if sms else None,
+            "segments": segments,
             "price_per_fragment": price, "estimated_cost": round(segments * price, 2),
-            "capacity": slot.report(recipients, fragments, planner.tenant_capacity(tenant))
+            "capacity": slot.report(recipients, per_message, planner.tenant_capacity(tenant))
             if slot else None,
             "sample": sample, "generated_at": iso(now)}

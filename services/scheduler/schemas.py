@@ -274,7 +274,11 @@ class CampaignOut(Schema):
     schedule = fields.Dict()
     window = fields.Dict(allow_none=True)
     sender = fields.String(allow_none=True)
-    fragments = fields.Integer()
+    fragments = fields.Integer(metadata={
+        "description": "the team's figure: used only where notify's count is unknown"})
+    fragments_by_language = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                                        allow_none=True, metadata={
+        "description": "notify's fragment count for the template: cy, en and cy+en"})
     created_at = fields.String()
     updated_at = fields.String()
     audience_size = fields.Integer()
@@ -432,7 +436,11 @@ class PreviewOut(Schema):
     occurrences = fields.List(fields.Nested(PreviewOccurrence))
     recipients = fields.Integer()
     languages = fields.Dict(keys=fields.String(), values=fields.Integer())
-    fragments_per_message = fields.Integer()
+    fragments_per_message = fields.Integer(metadata={"description": "the audience's mean"})
+    fragments_by_language = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                                        allow_none=True)
+    fragments_source = fields.String(allow_none=True, metadata={
+        "description": "template (notify's count) or campaign (the team's figure)"})
     segments = fields.Integer()
     price_per_fragment = fields.Float()
     estimated_cost = fields.Float()

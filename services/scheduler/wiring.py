@@ -14,6 +14,7 @@ from shared.config import Settings
 from shared.http import base_app
 from shared.metrics import METRICS
 from shared.runtime import Background, Runtime
+from shared.tenancy import OwnerTenants
 
 SERVICE = "scheduler"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -22,6 +23,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 @dataclass
 class SchedulerService:
     runtime: Runtime
+    # how the API asks notify for a template's fragment counts (a test passes a fake)
+    templates: object | None = None
     ticker: Ticker = field(init=False)
 
     def __post_init__(self):
@@ -42,7 +45,7 @@ class SchedulerService:
     def create_app(self) -> Flask:
         app, flask_api = base_app(self.runtime, "Hysbys scheduler",
                                   "Subscribers, campaigns, occurrences and the ticker")
-        for blp in api.blueprints(self.runtime, self.nudge):
+        for blp in api.blueprints(self.runtime, self.nudge, self.templates):
             flask_api.register_blueprint(blp)
         return app
 
@@ -60,4 +63,6 @@ class SchedulerService:
 
 def build(settings: Settings, bus: Bus | None = None) -> SchedulerService:
     runtime = Runtime.build(settings, SERVICE, MIGRATIONS, bus=bus)
+    # a tenant created a moment ago is fetched from notify, not refused (shared.tenancy)
+    runtime.tenant_source = OwnerTenants(settings.internal_url("notify"), settings.admin_token)
     return SchedulerService(runtime)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from notifications_python_client.authentication import decode_jwt_token, get_token_issuer
 from notifications_python_client.errors import TokenError
@@ -30,6 +30,9 @@ class NotifySend:
     template_id: str
     personalisation: dict
     reference: str | None
+    # the client's other options as they arrived (sms_sender_id, email_reply_to_id,
+    # one_click_unsubscribe_url)
+    options: dict = field(default_factory=dict)
 
 
 class FakeNotify(FakeServer):
@@ -79,8 +82,10 @@ class FakeNotify(FakeServer):
         body = json.loads(req.body)
         channel = req.path.rpartition("/")[2]
         to = body.get("phone_number") or body.get("email_address")
+        options = {k: v for k, v in body.items() if k in (
+            "sms_sender_id", "email_reply_to_id", "one_click_unsubscribe_url")}
         sent = NotifySend(str(uuid.uuid4()), channel, to, body["template_id"],
-                          body["personalisation"], body.get("reference"))
+                          body["personalisation"], body.get("reference"), options)
         self.sent.append(sent)
         content = {"body": body["personalisation"]["body"]}
         if channel == "email":

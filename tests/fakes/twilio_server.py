@@ -55,8 +55,12 @@ class SentMessage:
 
 class FakeTwilio(FakeServer):
     def __init__(self, account_sid: str, auth_token: str, *, from_number: str | None = None,
-                 messaging_service_sid: str | None = None, status_callback: str | None = None):
+                 messaging_service_sid: str | None = None, status_callback: str | None = None,
+                 other_senders: tuple[str, ...] = ()):
         super().__init__()
+        # the account's other numbers and registered alphanumeric sender IDs: a From
+        # Twilio also takes (a tenant's sms_senders)
+        self.other_senders = other_senders
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.from_number = from_number
@@ -92,7 +96,8 @@ class FakeTwilio(FakeServer):
             self.problem("Body is empty")
             return twilio_error(21602)
         origin = (form.get("From"), form.get("MessagingServiceSid"))
-        if origin != (self.from_number, self.messaging_service_sid):
+        if origin != (self.from_number, self.messaging_service_sid) and not (
+                origin[0] in self.other_senders and origin[1] is None):
             self.problem(f"From/MessagingServiceSid {origin!r} is not this account's sender")
             return twilio_error(21606)
         callback = form.get("StatusCallback", "")

@@ -71,6 +71,7 @@ ADMIN_ONLY = {  # operator routes: a tenant's key never opens them (test_admin_r
     ("notify", "/admin/tenants/<tenant_id>/keys/<key_id>"),
     ("scheduler", "/internal/tenants/<tenant_id>/next-collection"),
     ("scheduler", "/internal/tenants/<tenant_id>/subscribers"),
+    ("notify", "/internal/tenants/<tenant_id>"),
 }
 LISTS = {
     "notify": ["/v2/notifications", "/v2/templates", "/api/templates", "/api/suppressions",
@@ -189,7 +190,8 @@ def test_admin_routes_refuse_a_tenants_key_and_a_wrong_token(world):
              ("POST", f"{notify}/admin/tenants/{b.tenant['id']}/keys"),
              ("DELETE", f"{notify}/admin/tenants/{b.tenant['id']}/keys/{uuid.uuid4()}"),
              ("GET", f"{scheduler}/internal/tenants/{b.tenant['id']}/next-collection?phone={b.citizen}"),
-             ("GET", f"{scheduler}/internal/tenants/{b.tenant['id']}/subscribers?phone={b.citizen}")]
+             ("GET", f"{scheduler}/internal/tenants/{b.tenant['id']}/subscribers?phone={b.citizen}"),
+             ("GET", f"{notify}/internal/tenants/{b.tenant['id']}")]
     for method, url in calls:
         for headers, expected in ((a.headers(), 403), ({"Authorization": "Bearer not-the-token"}, 403),
                                   ({}, 401)):

@@ -40,6 +40,8 @@ class OutgoingMessage:
     subject: str | None = None
     sender: str | None = None    # sender ID / from number / from address
     status_callback: str | None = None
+    reply_to: str | None = None          # email: the Reply-To the sender chose
+    unsubscribe_url: str | None = None   # email: RFC 8058 one-click unsubscribe link
 
 
 @dataclass(frozen=True)

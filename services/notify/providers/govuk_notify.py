@@ -122,7 +122,8 @@ class GovukNotifyProvider(BaseProvider):
         return self.client.send_email_notification(
             message.to, template, personalisation={"subject": message.subject or "",
                                                    "body": message.body},
-            reference=message.notification_id, email_reply_to_id=self.email_reply_to_id)
+            reference=message.notification_id, email_reply_to_id=self.email_reply_to_id,
+            one_click_unsubscribe_url=message.unsubscribe_url)
 
 
 def _errors(exc: APIError) -> list | None:

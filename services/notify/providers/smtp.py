@@ -95,6 +95,11 @@ class SmtpProvider(BaseProvider):
         email["Subject"] = message.subject or ""
         email["Message-ID"] = make_msgid(domain=self.from_address.rpartition("@")[2] or None)
         email["X-Hysbys-Notification-Id"] = message.notification_id
+        if message.reply_to:
+            email["Reply-To"] = message.reply_to
+        if message.unsubscribe_url:     # RFC 8058, as GOV.UK Notify adds it
+            email["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+            email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         email.set_content(message.body)
         return email
 

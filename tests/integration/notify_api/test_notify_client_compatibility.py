@@ -27,6 +27,7 @@ EMAIL = {"name": "Clinic", "type": "email",
                   "en": "Dear ((name)), your appointment is on Thursday."},
          "subject": {"cy": "Eich apwyntiad", "en": "Your appointment"}}
 VALUES = {"name": "Siân", "bin_type": "du"}
+REPLY_TO_ID = str(uuid.uuid4())
 # Every field GOV.UK Notify's GET /v2/notifications/{id} answers with
 NOTIFICATION_KEYS = {"id", "reference", "email_address", "phone_number", "line_1", "line_2",
                      "line_3", "line_4", "line_5", "line_6", "postcode", "type", "status",
@@ -45,7 +46,9 @@ class Council:
         created = requests.post(f"{self.url}/admin/tenants", headers=admin,
                                 json={"name": slug.title(), "slug": slug}).json()
         r = requests.patch(f"{self.url}/admin/tenants/{created['id']}", headers=admin,
-                           json={"quiet_hours": None, "inbound_numbers": ["07700 900999"]})
+                           json={"quiet_hours": None, "inbound_numbers": ["07700 900999"],
+                                 "email_reply_to": [{"id": REPLY_TO_ID,
+                                                     "email_address": "clinig@example.cymru"}]})
         assert r.status_code == 200, r.text
         self.id = created["id"]
         self.api_key = created["api_key"]
@@ -92,7 +95,7 @@ def test_send_email_notification(council):
     tid = council.template(EMAIL)
     sent = council.client.send_email_notification(
         "Dai@Example.cymru", tid, personalisation={"name": "Dai"}, reference="clinic-1",
-        email_reply_to_id=str(uuid.uuid4()),
+        email_reply_to_id=REPLY_TO_ID,       # one of the council's (docs/notify-api.md)
         one_click_unsubscribe_url="https://example.cymru/unsubscribe")
     assert sent["content"]["subject"] == "Eich apwyntiad / Your appointment"
     assert sent["content"]["body"].startswith("Annwyl Dai")

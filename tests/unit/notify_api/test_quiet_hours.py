@@ -109,14 +109,54 @@ def test_a_tenant_without_quiet_hours_never_defers(notify, client, tenant, sms_t
     assert n.status == "created" and n.not_before is None
 
 
-def test_a_deferred_send_is_visible_through_the_v2_api(notify, client):
-    local = dt.datetime.now(quiet_hours.LONDON)
-    around_now = {"start": f"{(local - dt.timedelta(hours=1)):%H:%M}",
-                  "end": f"{(local + dt.timedelta(hours=2)):%H:%M}"}
-    tenant = new_tenant(notify, "nos", quiet_hours=around_now)
+NIGHT_QUIET = {"start": "21:00", "end": "08:00"}
+HALF_NINE = utc("2026-01-14 21:30")     # GMT: 21:30 in Wales
+
+
+def send_at(notify, client, headers: dict, template_id: str, when: dt.datetime) -> dict:
+    """A v2 API send with the service's clock at ``when``, then the notification as read back."""
+    notify.clock = lambda: when
+    r = client.post("/v2/notifications/sms", headers=headers, json={
+        "phone_number": "07700900111", "template_id": template_id,
+        "personalisation": {"name": "Dai", "bin type": "du"}})
+    assert r.status_code == 201, r.get_data(as_text=True)
+    return client.get(f"/v2/notifications/{r.get_json()['id']}", headers=headers).get_json()
+
+
+def test_a_v2_api_send_at_half_past_nine_goes_at_once_with_a_live_or_a_test_key(notify, client):
+    tenant = new_tenant(notify, "nos-api", quiet_hours=NIGHT_QUIET)
     tid = client.post("/api/templates", json=SMS_TEMPLATE, headers=tenant.live).get_json()["id"]
-    sent = client.post("/v2/notifications/sms", headers=tenant.live, json={
-        "phone_number": "07700900111", "template_id": tid,
-        "personalisation": {"name": "Dai", "bin type": "du"}}).get_json()
-    got = client.get(f"/v2/notifications/{sent['id']}", headers=tenant.live).get_json()
-    assert got["status"] == "deferred" and got["not_before"].endswith("Z")
+    for headers in (tenant.live, tenant.test):
+        got = send_at(notify, client, headers, tid, HALF_NINE)
+        assert got["status"] != "deferred" and got["not_before"] is None, got
+
+
+def test_a_tenant_that_turns_quiet_hours_on_for_api_sends_holds_a_live_key_but_never_a_test_key(
+        notify, client):
+    tenant = new_tenant(notify, "nos", quiet_hours=NIGHT_QUIET, quiet_hours_for_api=True)
+    tid = client.post("/api/templates", json=SMS_TEMPLATE, headers=tenant.live).get_json()["id"]
+    live = send_at(notify, client, tenant.live, tid, HALF_NINE)
+    assert live["status"] == "deferred" and live["not_before"] == "2026-01-15T08:00:00.000000Z"
+    test = send_at(notify, client, tenant.test, tid, HALF_NINE)
+    assert test["status"] != "deferred" and test["not_before"] is None
+
+
+def test_scheduled_work_is_still_held_at_half_past_nine_but_a_test_key_never_is(notify, client):
+    """A campaign's notification.requested (not transactional) waits; a test key's does not."""
+    tenant = new_tenant(notify, "nos-bulk", quiet_hours=NIGHT_QUIET)
+    tid = client.post("/api/templates", json=SMS_TEMPLATE, headers=tenant.live).get_json()["id"]
+    campaign = accept_at(notify, tenant.id, HALF_NINE, tid)
+    test = accept_at(notify, tenant.id, HALF_NINE, tid, key_type="test")
+    assert (campaign.status, campaign.not_before) == ("deferred", utc("2026-01-15 08:00"))
+    assert (test.status, test.not_before) == ("created", None)
+
+
+@pytest.mark.parametrize("key_type,transactional,api_on,held", [
+    ("live", False, False, True), ("team", False, False, True), ("test", False, False, False),
+    ("live", True, False, False), ("team", True, False, False), ("test", True, False, False),
+    ("live", True, True, True), ("team", True, True, True), ("test", True, True, False),
+    ("live", False, True, True),
+])
+def test_which_sends_quiet_hours_hold(key_type, transactional, api_on, held):
+    tenant = Tenant(id="t", slug="t", name="T", config={"quiet_hours_for_api": api_on})
+    assert quiet_hours.holds(tenant, key_type=key_type, transactional=transactional) is held

@@ -144,3 +144,50 @@ def test_an_sms_template_longer_than_918_characters_is_refused_on_create_and_edi
     r = client.patch(f"/api/templates/{sms_template['id']}", headers=tenant.live,
                      json={"body": long})
     assert errors(r)[0] == 400
+
+
+def test_welsh_and_english_that_render_the_same_are_sent_once_not_twice(client, tenant):
+    """An email subject of the date alone, and a one-time code: "X", never "X / X"."""
+    email = client.post("/api/templates", headers=tenant.live, json={
+        "name": "Apwyntiad", "type": "email",
+        "subject": {"cy": "((date))", "en": "((date))"},
+        "body": {"cy": "Mae eich apwyntiad ar ((date)).", "en": "Your appointment is on ((date))."},
+    }).get_json()["id"]
+    code = client.post("/api/templates", headers=tenant.live, json={
+        "name": "Cod", "type": "sms", "body": {"cy": "((code))", "en": "((code))"}}).get_json()["id"]
+    sent = client.post("/v2/notifications/email", headers=tenant.live, json={
+        "email_address": "sian@example.cymru", "template_id": email,
+        "personalisation": {"date": "1 Rhag / Dec"}}).get_json()
+    assert sent["content"]["subject"] == "1 Rhag / Dec"
+    assert sent["content"]["body"] == ("Mae eich apwyntiad ar 1 Rhag / Dec.\n\n---\n\n"
+                                       "Your appointment is on 1 Rhag / Dec.")
+    text = client.post("/v2/notifications/sms", headers=tenant.live, json={
+        "phone_number": "07700900111", "template_id": code,
+        "personalisation": {"code": "482913"}}).get_json()
+    assert text["content"]["body"] == "482913" and text["content"]["fragment_count"] == 1
+    shown = client.get(f"/v2/template/{code}", headers=tenant.live).get_json()
+    assert shown["body"] == "((code))"
+
+
+def test_notify_answers_the_scheduler_each_languages_fragment_count_for_its_tenant_only(
+        notify, client, tenant):
+    from notify_api_support import new_tenant
+
+    admin = {"Authorization": f"Bearer {notify.runtime.settings.admin_token}"}
+    tid = client.post("/api/templates", headers=tenant.live, json={
+        "name": "Gwastraff", "type": "sms",
+        "body": {"cy": "Helo ((name)), mae'r dŵr wedi'i ddiffodd tan yfory yn ardal ((area)). "
+                       "Ffoniwch 01545 570881.",
+                 "en": "Hello ((name)), the water is off until tomorrow in ((area))."}},
+    ).get_json()["id"]
+    url = f"/internal/tenants/{tenant.id}/templates/{tid}/fragments"
+    got = client.post(url, headers=admin, json={"personalisation": {"area": "Aberteifi"}})
+    assert got.status_code == 200, got.get_data(as_text=True)
+    languages = got.get_json()["languages"]
+    assert languages["cy"]["encoding"] == "UCS-2" and languages["en"]["encoding"] == "GSM-7"
+    assert (languages["cy"]["fragment_count"], languages["en"]["fragment_count"]) == (2, 1)
+    assert languages["cy+en"]["fragment_count"] == 3, "both, Welsh first, all in UCS-2"
+    other = new_tenant(notify, "arall")
+    assert client.post(f"/internal/tenants/{other.id}/templates/{tid}/fragments", headers=admin,
+                       json={}).status_code == 404, "another tenant's template is unknown"
+    assert client.post(url, headers=tenant.live, json={}).status_code == 403

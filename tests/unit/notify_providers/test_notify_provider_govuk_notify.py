@@ -127,3 +127,12 @@ def test_notify_statuses_map_to_ours(status, expected):
 def test_an_api_key_of_the_wrong_shape_is_refused_naming_the_field():
     with pytest.raises(ValueError, match="api_key"):
         GovukNotifyProvider({"api_key": "not-a-key", "template_id_sms": "t"})
+
+
+def test_an_email_carries_its_one_click_unsubscribe_link_to_notify(fake):
+    link = "https://cyngor.example/dad-danysgrifio?t=abc123"
+    GovukNotifyProvider(fake.credentials()).send(
+        OutgoingMessage(**{**EMAIL.__dict__, "unsubscribe_url": link}))
+
+    assert fake.problems == []
+    assert fake.sent[0].options == {"one_click_unsubscribe_url": link}

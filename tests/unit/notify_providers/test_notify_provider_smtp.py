@@ -90,3 +90,24 @@ def test_a_relay_that_is_not_there_is_a_retryable_outage():
 ])
 def test_smtp_failures_map_to_what_the_dispatcher_does(stage, code, expected):
     assert classify_error(stage, code) == expected
+
+
+def test_the_chosen_reply_to_and_a_one_click_unsubscribe_link_go_in_the_headers():
+    link = "https://cyngor.example/dad-danysgrifio?t=abc123"
+    message = OutgoingMessage(**{**EMAIL.__dict__, "reply_to": "biniau@sir-benfro.example",
+                                 "unsubscribe_url": link})
+    with FakeRelay() as relay:
+        SmtpProvider(relay.credentials()).send(message)
+
+    [mail] = relay.received
+    assert mail["Reply-To"] == "biniau@sir-benfro.example"
+    assert mail["List-Unsubscribe"] == f"<{link}>"
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_without_them_there_is_no_reply_to_or_unsubscribe_header():
+    with FakeRelay() as relay:
+        SmtpProvider(relay.credentials()).send(EMAIL)
+
+    [mail] = relay.received
+    assert mail["Reply-To"] is None and mail["List-Unsubscribe"] is None

@@ -249,3 +249,58 @@ def test_a_test_or_team_key_cannot_set_up_texts_to_real_citizens(client, new_ten
     assert "live API key" in r.get_json()["errors"][0]["message"]
     assert client.get("/api/campaigns", headers=t.headers()).status_code == 200, \
         "looking is still allowed"
+
+
+class FakeTemplates:
+    """notify's fragment counts for the scheduler (the port's hand-written fake)."""
+
+    def __init__(self, counts: dict | None):
+        self.counts = counts
+        self.asked: list[tuple[str, str, dict]] = []
+
+    def fragments(self, tenant_id: str, template_id: str, personalisation: dict | None):
+        self.asked.append((tenant_id, template_id, personalisation or {}))
+        return self.counts
+
+
+def test_the_preview_costs_each_language_at_its_real_fragment_count_from_notify(
+        scheduler, new_tenant):
+    """A Welsh text with a circumflex is UCS-2 (2 fragments), its English 1, both 3: the
+    team's typed figure (5) is not what the cost or the capacity use."""
+    scheduler.templates = FakeTemplates({"cy": 2, "en": 1, "cy+en": 3})
+    client = scheduler.create_app().test_client()
+    t = new_tenant("ceredigion")
+    client.post("/api/subscribers", headers=t.headers(), json=[
+        {"phone": f"0770090000{n}", "attributes": {"round": "A"}, **lang}
+        for n, lang in enumerate([{"language": "cy"}, {"language": "cy"}, {"language": "en"}, {}],
+                                 start=1)])
+    created = client.post("/api/campaigns", headers=t.headers(),
+                          json=broadcast(fragments=5)).get_json()
+    assert created["fragments_by_language"] == {"cy": 2, "en": 1, "cy+en": 3}
+    assert scheduler.templates.asked[0][:2] == (t.id, TEMPLATE_ID)
+    body = client.get(f"/api/campaigns/{created['id']}/preview?price_per_fragment=0.02",
+                      headers=t.headers()).get_json()
+    assert body["segments"] == 2 * 2 + 1 * 1 + 1 * 3
+    assert body["estimated_cost"] == 0.16
+    assert (body["fragments_by_language"], body["fragments_source"]) == \
+        ({"cy": 2, "en": 1, "cy+en": 3}, "template")
+    assert body["capacity"]["segments"] == 8
+
+
+def test_where_notify_does_not_answer_the_stored_count_and_then_the_teams_figure_stand(
+        scheduler, new_tenant):
+    scheduler.templates = FakeTemplates({"cy": 2, "en": 2, "cy+en": 4})
+    client = scheduler.create_app().test_client()
+    t = new_tenant("powys")
+    client.post("/api/subscribers", headers=t.headers(),
+                json=[{"phone": "07700900001", "attributes": {"round": "A"}}])
+    cid = client.post("/api/campaigns", headers=t.headers(),
+                      json=broadcast(fragments=1)).get_json()["id"]
+    scheduler.templates.counts = None               # notify down from now on
+    body = client.get(f"/api/campaigns/{cid}/preview", headers=t.headers()).get_json()
+    assert (body["segments"], body["fragments_source"]) == (4, "template"), "the stored count"
+    never = client.post("/api/campaigns", headers=t.headers(),
+                        json=broadcast(fragments=3)).get_json()
+    assert never["fragments_by_language"] is None
+    body = client.get(f"/api/campaigns/{never['id']}/preview", headers=t.headers()).get_json()
+    assert (body["segments"], body["fragments_source"]) == (6, "campaign")
