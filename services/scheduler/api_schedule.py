@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 from flask_smorest import Blueprint
-from marshmallow import fields
+from marshmallow import RAISE, fields
 from sqlalchemy.exc import IntegrityError
 
 from services.scheduler import appointments, rounds, schemas
@@ -126,7 +126,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
         return body, 201 if created else 200
 
     @blp.route("/appointments", methods=["GET"])
-    @blp.arguments(schemas.AppointmentFilters, location="query")
+    @blp.arguments(schemas.AppointmentFilters, location="query", unknown=RAISE)
     @blp.alt_response(200, schema=schemas.AppointmentList, success=True)
     @blp.doc(security=[{"bearer": []}])
     def list_appointments(args):
