@@ -139,7 +139,8 @@ def _appointment(reading: keywords.Reading, context: Context | None,
         reminded = next((b for b in booked if b.id == context.appointment_id), None)
     if intent == keywords.CANCEL:
         # CANSLO alone: cancelling must name the appointment; say how, change nothing
-        return Plan(CANCEL_HOW, intent, code=reminded.reply_code if reminded else None)
+        code = reminded.reply_code if reminded else (context.reply_code if context else None)
+        return Plan(CANCEL_HOW, intent, code=code)
     if context is None or context.appointment_id is None:
         return Plan(QUESTION, intent, note="no appointment was reminded to this number")
     if booked is None:

@@ -110,3 +110,8 @@ def test_each_keyword_leads_to_its_action(body, action):
 def test_the_provider_s_own_opt_out_verdict_wins_over_the_text():
     result = plan("CANSLO 4821", APPOINTMENT, provider_intent=keywords.STOP)
     assert (result.action, result.provider_answered) == (routing.OPT_OUT, True)
+
+
+def test_a_bare_cancel_word_quotes_the_reminder_s_code_even_when_the_scheduler_is_away():
+    result = plan("CANSLO", APPOINTMENT, booked=None)
+    assert (result.action, result.appointment, result.code) == (routing.CANCEL_HOW, None, "4821")
