@@ -301,9 +301,10 @@ def _question(session, reply: _Reply, plan, facts, provider, *, kind: str | None
 
 def _unrecognised(session, reply: _Reply, plan: routing.Plan, facts, provider) -> None:
     """A code that is none of this number's appointments: nothing changes; the citizen
-    is told so (and how to reach the team), and the team gets it as a question."""
+    is told so (and how to reach the team), and it is recorded as every reply the
+    platform could not act on is, a ``question`` for the team: the same road, so it
+    reaches the staff inbox as any question does (the request's note says why)."""
     _question(session, reply, plan, facts, provider, kind="unknown_code", code=plan.code)
-    reply.action = routing.UNRECOGNISED
 
 
 def _missed(session, reply: _Reply, plan, facts: Facts, provider) -> None:

@@ -230,7 +230,7 @@ def test_an_unknown_code_cancels_nothing_answers_and_goes_to_the_team(
     [request] = requests_of(inbound)
     assert request.service_code == "question"
     assert request.attributes == {"note": "code 1234 is none of this number's appointments"}
-    assert message(inbound).action == "unrecognised"
+    assert message(inbound).action == "question", "the road every unrecognised reply takes"
     reply = auto_reply(inbound)
     assert reply.data["language"] == "en", "the language of the reminder it answers"
     assert reply.data["personalisation"]["reply_en"].startswith(
