@@ -44,6 +44,12 @@ class NotificationRequested(_Data):
     campaign_id = fields.UUID(load_default=None, allow_none=True)
     occurrence_key = fields.String(load_default=None, allow_none=True)
     appointment_id = fields.UUID(load_default=None, allow_none=True)
+    # the board's reference and the reply code of the appointment reminded ("CANSLO 4821"):
+    # notify keeps them on the notification and puts them on its status events
+    appointment_reference = fields.String(load_default=None, allow_none=True,
+                                          validate=validate.Length(max=100))
+    reply_code = fields.String(load_default=None, allow_none=True,
+                               validate=validate.Length(max=16))
     not_before = fields.AwareDateTime(load_default=None, allow_none=True)
     # a two-way campaign sends from a number (alphanumeric IDs cannot take replies)
     sender = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
@@ -61,6 +67,11 @@ class NotificationStatusChanged(_Data):
     # this citizen" (the conversation context for a reply).
     recipient = fields.String(load_default=None, allow_none=True)
     appointment_id = fields.UUID(load_default=None, allow_none=True)
+    appointment_reference = fields.String(load_default=None, allow_none=True)
+    reply_code = fields.String(load_default=None, allow_none=True)
+    # the language the message went in: "cy", "en" or "cy+en" (bilingual); a reply to it
+    # is answered in that language when the citizen has none recorded
+    language = fields.String(load_default=None, allow_none=True)
 
 
 class InboundMessageReceived(_Data):
@@ -102,6 +113,10 @@ class AppointmentChanged(_Data):
     external_reference = fields.String(load_default=None, allow_none=True)
     recipient = fields.String(load_default=None, allow_none=True)
     source = fields.String(load_default="reply")
+    reply_code = fields.String(load_default=None, allow_none=True)
+    # the reply that asked for it (inbound's message id and HYS- reference)
+    message_id = fields.UUID(load_default=None, allow_none=True)
+    reference = fields.String(load_default=None, allow_none=True)
 
 
 class CampaignOccurrenceCompleted(_Data):
@@ -156,6 +171,7 @@ EVENT_SCHEMAS: dict[str, type[Schema]] = {
     "service_request.updated": ServiceRequestChanged,
     "appointment.confirmed": AppointmentChanged,
     "appointment.cancelled": AppointmentChanged,
+    "appointment.rearrange_requested": AppointmentChanged,
     "campaign.occurrence.completed": CampaignOccurrenceCompleted,
     "tenant.changed": TenantChanged,
     "api_key.revoked": ApiKeyRevoked,

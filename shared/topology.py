@@ -59,13 +59,16 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("inbound.events", "inbound", _TENANCY + ("notification.sent",),
               "tenant replica and conversation context"),
     QueueSpec("inbound.webhooks", "inbound",
-              ("service_request.created", "service_request.updated", "inbound.message.received"),
+              ("service_request.created", "service_request.updated", "inbound.message.received",
+               "appointment.confirmed", "appointment.cancelled",
+               "appointment.rearrange_requested"),
               "signed webhooks to each tenant's own system (retried through delay queues)"),
     QueueSpec("scheduler.events", "scheduler",
               _TENANCY + _NOTIFICATION_OUTCOMES + ("subscriber.opted_out", "subscriber.opted_in",
                                                   "subscriber.language_changed",
                                                   "inbound.message.received",
-                                                  "appointment.confirmed", "appointment.cancelled"),
+                                                  "appointment.confirmed", "appointment.cancelled",
+                                                  "appointment.rearrange_requested"),
               "tenant replica, opt-outs, campaign stats and appointment replies"),
 )
 

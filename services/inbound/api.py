@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from flask import url_for
 from flask_smorest import Blueprint
 
-from services.inbound import autoreplies, schemas, service_requests, vocabulary
+from services.inbound import autoreplies, reply_texts, schemas, service_requests, vocabulary
 from services.inbound.models import LanguagePreference, ServiceRequest
+from services.inbound.replies import language_preference
 from shared import outbox, phone
 from shared.errors import ApiError
 from shared.http import authenticated, iso
@@ -141,9 +142,13 @@ def _tell_citizen(session, request: ServiceRequest) -> None:
     tenant = session.get(Tenant, request.tenant_id)
     notes = f": {request.status_notes}" if request.status_notes else "."
     kind = "status_closed" if request.status == "closed" else "status_updated"
-    texts = autoreplies.compose(kind, tenant.name, request.reference, notes=notes)
+    texts = autoreplies.compose(kind, tenant.name, request.reference,
+                                reply_texts.load(session, tenant.id), notes=notes)
+    # the citizen's own choice by text, else the language their report was answered in
+    language = autoreplies.choose_language(
+        language_preference(session, tenant.id, request.phone), request.language, None)
     seq = service_requests.history(session, request.id)[-1].seq
-    event = autoreplies.reply_requested(tenant, request.phone, texts, request.language,
+    event = autoreplies.reply_requested(tenant, request.phone, texts, language,
                                         request.reference, key=f"{request.id}:{seq}",
                                         cid=_cid())
     if event is not None:

@@ -32,8 +32,11 @@ def _conversation(event: Event) -> dict | None:
         "notification_id": str(d["notification_id"]),
         "campaign_id": _str_or_none(d.get("campaign_id")),
         "appointment_id": _str_or_none(d.get("appointment_id")),
-        # "4821": lets a reply of "CANSLO 4821" be checked against the appointment reminded
+        # the board's reference and the reply code ("CANSLO 4821") of the appointment reminded
         "appointment_reference": _str_or_none(d.get("appointment_reference")),
+        "reply_code": _str_or_none(d.get("reply_code")),
+        # the language it went in: a reply is answered in it if nothing better is known
+        "language": _str_or_none(d.get("language")),
         "sent_at": event.occurred_at,
     }
 
@@ -48,7 +51,7 @@ def _upsert_conversations(session: Session, rows: list[dict]) -> None:
         index_elements=["tenant_id", "recipient"],
         set_={name: stmt.excluded[name] for name in
               ("notification_id", "campaign_id", "appointment_id", "appointment_reference",
-               "sent_at")},
+               "reply_code", "language", "sent_at")},
         where=Conversation.__table__.c.sent_at < stmt.excluded.sent_at), rows)
 
 
@@ -101,4 +104,8 @@ def routes(box: SecretBox | None = None) -> dict[str, list]:
         "service_request.created": [prepare],
         "service_request.updated": [prepare],
         "inbound.message.received": [prepare],
+        # the board's system hears what its patients replied
+        "appointment.confirmed": [prepare],
+        "appointment.cancelled": [prepare],
+        "appointment.rearrange_requested": [prepare],
     }

@@ -10,8 +10,8 @@ bare word means, and a sentence that happens to start with "end" or "quit"
 never unsubscribes anyone.  Three forms are read beyond the whole message:
 
 * a number alone, ``1`` or ``2``: the answer to "1 to confirm, 2 to rearrange";
-* a confirm or cancel word followed by a reference, ``CANSLO 4821``: an
-  appointment reply that can never collide with Twilio's bare CANCEL;
+* a confirm, cancel or rearrange word followed by a reference, ``CANSLO 4821``:
+  an appointment reply that can never collide with Twilio's bare CANCEL;
 * a MISSED phrase followed by more words, ``COLLI bin glas``: the rest is the
   citizen's own description of the report.
 
@@ -38,16 +38,19 @@ MISSED = "missed"
 WHEN = "when"
 CONFIRM = "confirm"
 CANCEL = "cancel"
+REARRANGE = "rearrange"
 CYMRAEG = "cymraeg"
 ENGLISH = "english"
 
 # What a tenant may configure (STOP and START are the law of the carrier, not ours).
-CONFIGURABLE = (HELP, MISSED, WHEN, CONFIRM, CANCEL, CYMRAEG, ENGLISH)
+CONFIGURABLE = (HELP, MISSED, WHEN, CONFIRM, CANCEL, REARRANGE, CYMRAEG, ENGLISH)
 # A phrase of these may be followed by more words (kept as the description).
 TAKES_TEXT = (MISSED,)
 # A phrase of these may be followed by an appointment reference.
-TAKES_REFERENCE = (CONFIRM, CANCEL)
-NUMBERED = {"1": CONFIRM, "2": CANCEL}
+TAKES_REFERENCE = (CONFIRM, CANCEL, REARRANGE)
+# "1 to confirm, 2 to rearrange": a number alone never cancels (a slip of the thumb
+# must not lose a clinic slot); cancelling names the appointment, "CANSLO 4821"
+NUMBERED = {"1": CONFIRM, "2": REARRANGE}
 FUZZY_MIN_LETTERS = 5
 
 
@@ -55,8 +58,9 @@ class Sense(NamedTuple):
     """What one word means."""
 
     intent: str
-    # "cy" for a Welsh word: whoever texts CYMORTH wants Welsh back.  English
-    # words stay None: Welsh speakers type HELP and STOP too.
+    # the language of the word: "cy" for CYMORTH, PRYD, CANSLO; "en" for HELP, WHEN,
+    # CANCEL.  It decides the answer's language only when nothing better is known
+    # (the citizen's recorded language, the language of the text they answer).
     language: str | None = None
     # Twilio acts on this word itself: it blocks or unblocks the number and
     # sends its own confirmation, so we must not send a second one.
@@ -67,17 +71,17 @@ Vocabulary = Mapping[str, Sense]
 
 # Keys are in compact form (see compact): upper case, no spaces, hyphens or apostrophes.
 OPT_OUT: Vocabulary = {
-    "STOP": Sense(STOP, carrier=True), "STOPALL": Sense(STOP, carrier=True),
-    "UNSUBSCRIBE": Sense(STOP, carrier=True), "CANCEL": Sense(STOP, carrier=True),
-    "END": Sense(STOP, carrier=True), "QUIT": Sense(STOP, carrier=True),
-    "REVOKE": Sense(STOP, carrier=True), "OPTOUT": Sense(STOP, carrier=True),
+    "STOP": Sense(STOP, "en", carrier=True), "STOPALL": Sense(STOP, "en", carrier=True),
+    "UNSUBSCRIBE": Sense(STOP, "en", carrier=True), "CANCEL": Sense(STOP, "en", carrier=True),
+    "END": Sense(STOP, "en", carrier=True), "QUIT": Sense(STOP, "en", carrier=True),
+    "REVOKE": Sense(STOP, "en", carrier=True), "OPTOUT": Sense(STOP, "en", carrier=True),
     # Welsh: "dim" (none), "stopio", "dad-danysgrifio" (unsubscribe)
     "DIM": Sense(STOP, "cy"), "STOPIO": Sense(STOP, "cy"), "DADDANYSGRIFIO": Sense(STOP, "cy"),
 }
 
 OPT_IN: Vocabulary = {
-    "START": Sense(START, carrier=True), "YES": Sense(START, carrier=True),
-    "UNSTOP": Sense(START, carrier=True),
+    "START": Sense(START, "en", carrier=True), "YES": Sense(START, "en", carrier=True),
+    "UNSTOP": Sense(START, "en", carrier=True),
     "DECHRAU": Sense(START, "cy"),   # "begin"
 }
 
@@ -93,6 +97,7 @@ DEFAULT_KEYWORDS: dict[str, dict[str, list[str]]] = {
            "cy": ["PRYD", "PRYD MAE'R BIN", "DIWRNOD BIN", "CASGLIAD NESAF"]},
     CONFIRM: {"en": ["CONFIRM"], "cy": ["CADARNHAU"]},
     CANCEL: {"en": ["CANCEL"], "cy": ["CANSLO"]},
+    REARRANGE: {"en": ["REARRANGE", "RESCHEDULE"], "cy": ["AILDREFNU"]},
     CYMRAEG: {"en": ["WELSH"], "cy": ["CYMRAEG"]},
     ENGLISH: {"en": ["ENGLISH"], "cy": ["SAESNEG"]},
 }
@@ -113,8 +118,9 @@ class Reading:
     ``word`` is the keyword matched, in compact form; ``sense`` what it means;
     ``bare`` says the message was the word and nothing else but surrounding
     white space, which is the only form a carrier can be relied on to act on.
-    ``reference`` is an appointment reference typed after CONFIRM/CANCEL,
-    ``numbered`` says the reply was "1" or "2", ``fuzzy`` that a typo was forgiven.
+    ``reference`` is an appointment reference or reply code typed after
+    CONFIRM/CANCEL/REARRANGE, ``numbered`` says the reply was "1" or "2", ``fuzzy``
+    that a typo was forgiven.
     """
 
     text: str
@@ -154,7 +160,7 @@ def compact(text: str) -> str:
 def vocabulary(keywords: Mapping[str, Mapping[str, list[str]]] | None = None) -> Vocabulary:
     """The lookup table for a tenant's keywords ({intent: {"cy": [...], "en": [...]}}).
 
-    Intents the tenant has not set keep the defaults; Welsh phrases carry "cy".
+    Intents the tenant has not set keep the defaults; each phrase carries its language.
     """
     table: dict[str, Sense] = {}
     for intent in CONFIGURABLE:
@@ -163,7 +169,7 @@ def vocabulary(keywords: Mapping[str, Mapping[str, list[str]]] | None = None) ->
             for phrase in words.get(language, []):
                 key = compact(phrase)
                 if key and key not in table:
-                    table[key] = Sense(intent, "cy" if language == "cy" else None)
+                    table[key] = Sense(intent, language)
     return table
 
 

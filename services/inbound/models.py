@@ -58,8 +58,12 @@ class Conversation(Base):
     campaign_id: Mapped[str | None] = mapped_column(sa.String(36))
     appointment_id: Mapped[str | None] = mapped_column(sa.String(36))
     sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    # the appointment's own reference ("4821"), when the sent event carries it
+    # the appointment's own reference ("A-1001") and reply code ("4821"), from the sent event
     appointment_reference: Mapped[str | None] = mapped_column(sa.String(64))
+    reply_code: Mapped[str | None] = mapped_column(sa.String(16))
+    # the language that text went in ("cy", "en", "cy+en"): a reply is answered in it
+    # when the citizen has no language recorded
+    language: Mapped[str | None] = mapped_column(sa.String(8))
 
 
 class Reference(Base):
@@ -80,6 +84,19 @@ class KeywordSet(Base):
     tenant_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     # {intent: {"cy": [phrase, ...], "en": [...]}}
     keywords: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReplyTextSet(Base):
+    """A tenant's own wording of the auto-replies, replacing the platform's where set."""
+
+    __tablename__ = "reply_texts"
+
+    tenant_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    # {kind: {"cy": text, "en": text}}
+    texts: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    # the council's or clinic's phone number, named in HELP and the unknown-code answer
+    contact_phone: Mapped[str | None] = mapped_column(sa.String(32))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

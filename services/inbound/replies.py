@@ -3,10 +3,13 @@
 Both webhooks (Twilio, GOV.UK Notify) end in :meth:`Replies.handle`:
 
 1. a provider reference seen before is a retry: nothing more happens;
-2. the text is read with the tenant's words and the conversation context, and
-   :func:`services.inbound.routing.decide` says what it asks for;
-3. what the scheduler must say (the next collection, the address) is asked
-   *outside* any transaction, within a timeout;
+2. the text is read with the tenant's words and the conversation context; for
+   anything but an opt-out or opt-in the scheduler is asked (*outside* any
+   transaction, within a timeout) for the language recorded for the number and its
+   live appointments, and :func:`services.inbound.routing.decide` says what the
+   reply asks for;
+3. what else the scheduler must say (the next collection, the address) is asked,
+   again outside any transaction;
 4. one transaction stores the message once per provider reference with a
    ``HYS-`` reference, makes the service request or language change, and
    leaves every event in the outbox: a reply is kept with all its events or not
@@ -26,10 +29,23 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.inbound import autoreplies, keywords, routing, service_requests, vocabulary
+from services.inbound import (
+    autoreplies,
+    keywords,
+    reply_texts,
+    routing,
+    service_requests,
+    vocabulary,
+)
 from services.inbound.catalogue import MISSED_COLLECTION, QUESTION
 from services.inbound.models import Conversation, InboundMessage, LanguagePreference
-from services.inbound.scheduler_client import Lookup, SchedulerLookups, next_collection_of
+from services.inbound.scheduler_client import (
+    Lookup,
+    SchedulerLookups,
+    bookings_of,
+    next_collection_of,
+    recorded_language,
+)
 from shared import events, outbox
 from shared.db import Database, insert_for, utcnow
 from shared.tenancy import Tenant
@@ -79,6 +95,8 @@ class Facts:
 
     collection: Lookup | None = None
     subscriber: Lookup | None = None
+    # the language recorded for the number, and its live appointments
+    citizen: Lookup | None = None
 
 
 def read_keyword(body: str, opt_out_type: str | None, words: keywords.Vocabulary
@@ -107,20 +125,46 @@ class Replies:
             if received_before(session, incoming.provider, incoming.reference):
                 return None
             words = vocabulary.load(session, tenant.id)
+            wording = reply_texts.load(session, tenant.id)
             context = conversation(session, tenant.id, incoming.from_number)
             preference = language_preference(session, tenant.id, incoming.from_number)
         reading, provider_intent = read_keyword(incoming.body, incoming.opt_out_type, words)
-        plan = routing.decide(reading, incoming.body, context, provider_intent)
-        facts = self.look_up(plan, tenant.id, incoming.from_number)
+        citizen = None
+        if provider_intent is None and reading.intent not in (keywords.STOP, keywords.START):
+            # opt-outs and opt-ins wait for nobody: they are answered from what inbound knows
+            citizen = self.lookups.citizen(tenant.id, incoming.from_number)
+        plan = routing.decide(reading, incoming.body, context, provider_intent,
+                              bookings_of(citizen))
+        facts = self.look_up(plan, tenant.id, incoming.from_number, citizen)
+        language = answer_language(plan, reading, context, preference, facts)
         with self.db.transaction() as session:
-            return record(session, tenant, incoming, reading, plan, facts, preference, cid)
+            return record(session, tenant, incoming, reading, plan, facts, language, wording,
+                          cid)
 
-    def look_up(self, plan: routing.Plan, tenant_id: str, phone: str) -> Facts:
+    def look_up(self, plan: routing.Plan, tenant_id: str, phone: str,
+                citizen: Lookup | None = None) -> Facts:
         if plan.action == routing.WHEN:
-            return Facts(collection=self.lookups.next_collection(tenant_id, phone))
+            return Facts(collection=self.lookups.next_collection(tenant_id, phone),
+                         citizen=citizen)
         if plan.action == routing.MISSED:
-            return Facts(subscriber=self.lookups.subscriber(tenant_id, phone))
-        return Facts()
+            return Facts(subscriber=self.lookups.subscriber(tenant_id, phone), citizen=citizen)
+        return Facts(citizen=citizen)
+
+
+def answer_language(plan: routing.Plan, reading: keywords.Reading,
+                    context: routing.Context | None, preference: str | None,
+                    facts: Facts) -> str | None:
+    """The language every text this reply causes is written in ("cy", "en", None: both).
+
+    Recorded first: the citizen's own choice by text, else the language of the
+    appointment the reply names, else what the scheduler holds for the number.
+    """
+    if plan.action in (routing.LANGUAGE_CY, routing.LANGUAGE_EN):
+        return "cy" if plan.action == routing.LANGUAGE_CY else "en"
+    recorded = (preference or (plan.appointment.language if plan.appointment else None)
+                or recorded_language(facts.citizen))
+    return autoreplies.choose_language(recorded, context.language if context else None,
+                                       reading.language)
 
 
 def received_before(session: Session, provider: str, reference: str) -> bool:
@@ -129,15 +173,22 @@ def received_before(session: Session, provider: str, reference: str) -> bool:
         InboundMessage.provider_reference == reference)) > 0
 
 
+def conversation_row(session: Session, tenant_id: str, phone: str) -> Conversation | None:
+    """The one place the conversation context is looked up by phone (a keyed hash later)."""
+    return session.get(Conversation, (tenant_id, phone))
+
+
 def conversation(session: Session, tenant_id: str, phone: str) -> routing.Context | None:
-    row = session.get(Conversation, (tenant_id, phone))
+    row = conversation_row(session, tenant_id, phone)
     if row is None:
         return None
     return routing.Context(row.notification_id, row.campaign_id, row.appointment_id,
-                           row.appointment_reference, row.sent_at)
+                           row.appointment_reference, row.sent_at, row.reply_code,
+                           row.language if row.language in autoreplies.LANGUAGES else None)
 
 
 def language_preference(session: Session, tenant_id: str, phone: str) -> str | None:
+    """The language a citizen chose by text (the one place it is looked up by phone)."""
     row = session.get(LanguagePreference, (tenant_id, phone))
     return row.language if row else None
 
@@ -154,13 +205,19 @@ class _Reply:
     cid: str | None
     action: str
     out: list[events.Event]
+    wording: autoreplies.Wording = autoreplies.PLATFORM
     answer: dict[str, str] | None = None
     request_reference: str | None = None
 
+    def compose(self, kind: str, reference: str | None = None, **values) -> dict[str, str]:
+        return autoreplies.compose(kind, self.tenant.name, reference or self.reference,
+                                   self.wording, **values)
+
 
 def record(session: Session, tenant: Tenant, incoming: Incoming, reading: keywords.Reading,
-           plan: routing.Plan, facts: Facts, preference: str | None,
-           cid: str | None) -> Receipt | None:
+           plan: routing.Plan, facts: Facts, language: str | None,
+           wording: autoreplies.Wording = autoreplies.PLATFORM,
+           cid: str | None = None) -> Receipt | None:
     """Store the reply once and leave all its events in the outbox (the caller commits)."""
     message_id = str(uuid.uuid4())
     received_at = incoming.received_at or utcnow()
@@ -170,14 +227,13 @@ def record(session: Session, tenant: Tenant, incoming: Incoming, reading: keywor
                        received_at=received_at):
         return None
     reference = service_requests.allocate_reference(session, tenant.id)
-    language = {routing.LANGUAGE_CY: "cy", routing.LANGUAGE_EN: "en"}.get(
-        plan.action) or autoreplies.language_for(reading, tenant, preference)
-    reply = _Reply(tenant, incoming, message_id, reference, language, cid, plan.action, [])
+    reply = _Reply(tenant, incoming, message_id, reference, language, cid, plan.action, [],
+                   wording)
     if plan.action in SUBSCRIPTION_EVENTS:
         reply.out.append(events.make(SUBSCRIPTION_EVENTS[plan.action], tenant.id, cid,
                                      recipient=incoming.from_number, channel="sms",
                                      source="reply"))
-    context = session.get(Conversation, (tenant.id, incoming.from_number))
+    context = conversation_row(session, tenant.id, incoming.from_number)
     reply.out.append(events.make(
         "inbound.message.received", tenant.id, cid, message_id=message_id,
         provider_reference=incoming.reference, from_number=incoming.from_number,
@@ -192,7 +248,7 @@ def record(session: Session, tenant: Tenant, incoming: Incoming, reading: keywor
     _ask_notify(reply)
     outbox.add(session, *reply.out)
     inline = autoreplies.inline_answer(tenant, incoming.provider, plan.keyword, reading,
-                                       plan.provider_answered, preference)
+                                       plan.provider_answered, language, wording)
     return Receipt(message_id=message_id, reference=reference, action=reply.action,
                    keyword=plan.keyword, reading=reading,
                    provider_answered=plan.provider_answered,
@@ -230,14 +286,25 @@ def _nothing(session, reply: _Reply, plan, facts, provider) -> None:
 def _help(session, reply: _Reply, plan, facts, provider: str) -> None:
     # Twilio's help is answered inline (TwiML); GOV.UK Notify has no inline road.
     if provider != "twilio":
-        reply.answer = autoreplies.compose(keywords.HELP, reply.tenant.name, reply.reference)
+        reply.answer = reply.compose(keywords.HELP)
 
 
-def _question(session, reply: _Reply, plan, facts, provider, *, kind: str = "question") -> None:
+def _question(session, reply: _Reply, plan, facts, provider, *, kind: str | None = None,
+              **values) -> None:
+    """For the team: a question, or a reply the platform could not act on."""
     request = _request(session, reply, QUESTION, description=reply.incoming.body,
                        attributes={"note": plan.note} if plan.note else {})
     reply.action = routing.QUESTION
-    reply.answer = autoreplies.compose(kind, reply.tenant.name, request.reference)
+    reply.answer = reply.compose(kind or plan.answer or "question", request.reference,
+                                 **values)
+
+
+def _unrecognised(session, reply: _Reply, plan: routing.Plan, facts, provider) -> None:
+    """A code that is none of this number's appointments: nothing changes; the citizen
+    is told so (and how to reach the team), and it is recorded as every reply the
+    platform could not act on is, a ``question`` for the team: the same road, so it
+    reaches the staff inbox as any question does (the request's note says why)."""
+    _question(session, reply, plan, facts, provider, kind="unknown_code", code=plan.code)
 
 
 def _missed(session, reply: _Reply, plan, facts: Facts, provider) -> None:
@@ -253,8 +320,7 @@ def _missed(session, reply: _Reply, plan, facts: Facts, provider) -> None:
                        lat=_number(attributes.get("lat")), long=_number(attributes.get("long")),
                        attributes=attributes)
     where = f" ({request.address})" if request.address else ""
-    reply.answer = autoreplies.compose("missed", reply.tenant.name, request.reference,
-                                       where=where)
+    reply.answer = reply.compose("missed", request.reference, where=where)
 
 
 def _when(session, reply: _Reply, plan, facts: Facts, provider) -> None:
@@ -266,25 +332,33 @@ def _when(session, reply: _Reply, plan, facts: Facts, provider) -> None:
         return
     collection = next_collection_of(lookup)
     if collection is None:
-        reply.answer = autoreplies.compose("when_none", reply.tenant.name, reply.reference)
+        reply.answer = reply.compose("when_none")
         return
     what = {lang: f" ({text})" for lang, text in collection.description.items() if text}
     dates = {lang: autoreplies.long_date(collection.date, lang) for lang in ("cy", "en")}
-    reply.answer = autoreplies.compose("when", reply.tenant.name, reply.reference,
-                                       what=what, date=dates)
+    reply.answer = reply.compose("when", what=what, date=dates)
+
+
+APPOINTMENT_EVENTS = {routing.CONFIRM: "appointment.confirmed",
+                      routing.CANCEL: "appointment.cancelled",
+                      routing.REARRANGE: "appointment.rearrange_requested"}
 
 
 def _appointment(session, reply: _Reply, plan: routing.Plan, facts, provider) -> None:
-    type_ = "appointment.confirmed" if plan.action == routing.CONFIRM else "appointment.cancelled"
-    reply.out.append(events.make(type_, reply.tenant.id, reply.cid,
-                                 appointment_id=plan.appointment_id,
-                                 external_reference=plan.appointment_reference,
-                                 recipient=reply.incoming.from_number, source="reply"))
-    reply.answer = autoreplies.compose(plan.action, reply.tenant.name, reply.reference)
+    """The appointment the reply names: the scheduler and the board's system hear it."""
+    booking = plan.appointment
+    reply.out.append(events.make(APPOINTMENT_EVENTS[plan.action], reply.tenant.id, reply.cid,
+                                 appointment_id=booking.id,
+                                 external_reference=booking.external_reference,
+                                 reply_code=booking.reply_code,
+                                 recipient=reply.incoming.from_number, source="reply",
+                                 message_id=reply.message_id, reference=reply.reference))
+    reply.answer = reply.compose(plan.action, day=autoreplies.appointment_day(booking.starts_at))
 
 
-def _cancel_how(session, reply: _Reply, plan, facts, provider) -> None:
-    reply.answer = autoreplies.compose(routing.CANCEL_HOW, reply.tenant.name, reply.reference)
+def _cancel_how(session, reply: _Reply, plan: routing.Plan, facts, provider) -> None:
+    reply.answer = reply.compose(routing.CANCEL_HOW,
+                                 code=plan.code or autoreplies.EXAMPLE_CODE)
 
 
 def _language(session, reply: _Reply, plan: routing.Plan, facts, provider) -> None:
@@ -298,7 +372,7 @@ def _language(session, reply: _Reply, plan: routing.Plan, facts, provider) -> No
     reply.out.append(events.make(LANGUAGE_EVENT, reply.tenant.id, reply.cid,
                                  recipient=phone, channel="sms", language=reply.language,
                                  source="reply"))
-    reply.answer = autoreplies.compose(plan.action, reply.tenant.name, reply.reference)
+    reply.answer = reply.compose(plan.action)
 
 
 def _request(session, reply: _Reply, service_code: str, **fields):
@@ -326,6 +400,7 @@ ACTIONS = {
     routing.OPT_OUT: _nothing, routing.OPT_IN: _nothing, routing.HELP: _help,
     routing.QUESTION: _question, routing.MISSED: _missed, routing.WHEN: _when,
     routing.CONFIRM: _appointment, routing.CANCEL: _appointment,
+    routing.REARRANGE: _appointment, routing.UNRECOGNISED: _unrecognised,
     routing.CANCEL_HOW: _cancel_how, routing.LANGUAGE_CY: _language,
     routing.LANGUAGE_EN: _language,
 }

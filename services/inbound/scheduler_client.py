@@ -10,6 +10,10 @@ the reply is then handed to the team as a question, never a 500.
     "description": {"cy", "en"}} | null}``; 404 when the number is no subscriber's.
 ``GET /internal/tenants/<tenant>/subscribers?phone=<E.164>``
     200 ``{"phone", "attributes": {...}}``; 404 when the number is no subscriber's.
+``GET /internal/tenants/<tenant>/citizens?phone=<E.164>``
+    200 ``{"phone", "language": "cy"|"en"|null, "appointments": [{"id",
+    "external_reference", "reply_code", "status", "starts_at", "language"}]}`` for
+    any number: the language recorded for it and its live appointments.
 """
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ from typing import Protocol
 import requests
 from marshmallow import EXCLUDE, Schema, fields
 from marshmallow import ValidationError as MarshmallowError
+
+from services.inbound.routing import Booking
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +65,14 @@ class SubscriberLookup(Protocol):
     def subscriber(self, tenant_id: str, phone: str) -> Lookup: ...
 
 
-class SchedulerLookups(NextCollectionLookup, SubscriberLookup, Protocol):
-    """Both questions inbound asks the scheduler."""
+class CitizenLookup(Protocol):
+    """The language recorded for a phone and its live appointments (``data``)."""
+
+    def citizen(self, tenant_id: str, phone: str) -> Lookup: ...
+
+
+class SchedulerLookups(NextCollectionLookup, SubscriberLookup, CitizenLookup, Protocol):
+    """The questions inbound asks the scheduler."""
 
 
 class _Lenient(Schema):
@@ -87,6 +99,19 @@ class SubscriberAnswer(_Lenient):
     attributes = fields.Dict(keys=fields.String(), load_default=dict)
 
 
+class _Booking(_Lenient):
+    id = fields.String(required=True)
+    external_reference = fields.String(required=True)
+    reply_code = fields.String(load_default=None, allow_none=True)
+    starts_at = fields.AwareDateTime(load_default=None, allow_none=True)
+    language = fields.String(load_default=None, allow_none=True)
+
+
+class CitizenAnswer(_Lenient):
+    language = fields.String(load_default=None, allow_none=True)
+    appointments = fields.List(fields.Nested(_Booking), load_default=list)
+
+
 @dataclass
 class HttpScheduler:
     """:class:`SchedulerLookups` over the scheduler's internal HTTP API."""
@@ -102,6 +127,9 @@ class HttpScheduler:
 
     def subscriber(self, tenant_id: str, phone: str) -> Lookup:
         return self._get(f"/internal/tenants/{tenant_id}/subscribers", phone, SubscriberAnswer())
+
+    def citizen(self, tenant_id: str, phone: str) -> Lookup:
+        return self._get(f"/internal/tenants/{tenant_id}/citizens", phone, CitizenAnswer())
 
     def _get(self, path: str, phone: str, schema: Schema) -> Lookup:
         try:
@@ -130,3 +158,19 @@ def next_collection_of(lookup: Lookup) -> NextCollection | None:
         return None
     return NextCollection(date=raw["date"], round=raw.get("round"),
                           description=raw.get("description") or {})
+
+
+def recorded_language(lookup: Lookup | None) -> str | None:
+    """The language the scheduler has recorded for the number ("cy", "en" or None)."""
+    language = lookup.data.get("language") if lookup is not None and lookup.found else None
+    return language if language in ("cy", "en") else None
+
+
+def bookings_of(lookup: Lookup | None):
+    """The live appointments in a found answer; None when the scheduler did not answer."""
+    if lookup is None or not lookup.found:
+        return None
+    return [Booking(id=str(b["id"]), external_reference=b["external_reference"],
+                    reply_code=b.get("reply_code"), starts_at=b.get("starts_at"),
+                    language=b.get("language") if b.get("language") in ("cy", "en") else None)
+            for b in lookup.data.get("appointments", [])]

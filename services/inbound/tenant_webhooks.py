@@ -1,8 +1,10 @@
-"""Signed webhooks to each tenant's own system: every reply, every new or changed request.
+"""Signed webhooks to each tenant's own system: every reply, every new or changed request,
+every appointment a patient confirmed, cancelled or asked to rearrange.
 
-Consumed from ``inbound.webhooks`` (bound to ``inbound.message.received`` and
-``service_request.created|updated``).  The body is the row as it is now (the
-row is the truth; the event only says which one), in an envelope::
+Consumed from ``inbound.webhooks`` (bound to ``inbound.message.received``,
+``service_request.created|updated`` and ``appointment.confirmed|cancelled|
+rearrange_requested``).  The body is the row as it is now (the row is the truth;
+the event only says which one), in an envelope::
 
     {"id": <event id>, "type": "service_request.created", "tenant_id", "occurred_at", "data": {...}}
 
@@ -131,6 +133,8 @@ def prepare(event: Event, session: Session, *, box: SecretBox | None) -> Deliver
 
 
 def _data(event: Event, session: Session) -> dict | None:
+    if event.type.startswith("appointment."):
+        return appointment_json(event, session)
     if event.type.startswith("service_request."):
         request = session.get(ServiceRequest, str(event.data["request_id"]))
         if request is None:
@@ -148,6 +152,19 @@ def message_json(session: Session, m: InboundMessage) -> dict:
             "from_number": m.from_number, "to_number": m.to_number, "body": m.body,
             "keyword": m.keyword, "action": m.action, "received_at": iso(m.received_at),
             "service_request": request}
+
+
+def appointment_json(event: Event, session: Session) -> dict:
+    """A patient's appointment reply as the board's system sees it: which appointment (its
+    own reference), what the patient asked for, and the reply that asked."""
+    d = event.data
+    message = session.get(InboundMessage, str(d["message_id"])) if d.get("message_id") else None
+    return {"appointment_id": str(d["appointment_id"]),
+            "external_reference": d.get("external_reference"),
+            "reply_code": d.get("reply_code"),
+            "action": event.type.split(".", 1)[1], "source": d.get("source"),
+            "recipient": d.get("recipient"),
+            "reply": message_json(session, message) if message else None}
 
 
 def post(delivery: Delivery, http: requests.Session, now: float, timeout: float = 5.0) -> None:

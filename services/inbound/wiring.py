@@ -7,7 +7,15 @@ from pathlib import Path
 import requests
 from flask import Flask
 
-from services.inbound import api, handlers, open311, replies, tenant_webhooks, webhooks
+from services.inbound import (
+    api,
+    api_reply_texts,
+    handlers,
+    open311,
+    replies,
+    tenant_webhooks,
+    webhooks,
+)
 from services.inbound.scheduler_client import HttpScheduler, SchedulerLookups
 from shared import inbox, topology
 from shared.bus import Bus
@@ -38,6 +46,7 @@ class InboundService:
             "(native and Open311 GeoReport v2)")
         flask_api.register_blueprint(webhooks.blueprint(self.runtime, self.replies))
         flask_api.register_blueprint(api.blueprint(self.runtime))
+        flask_api.register_blueprint(api_reply_texts.blueprint(self.runtime))
         flask_api.register_blueprint(open311.blueprint(self.runtime))
         return app
 

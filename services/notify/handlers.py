@@ -28,6 +28,7 @@ def _request(event: Event) -> SendRequest:
         campaign_id=str(d["campaign_id"]) if d.get("campaign_id") else None,
         occurrence_key=d.get("occurrence_key"),
         appointment_id=str(d["appointment_id"]) if d.get("appointment_id") else None,
+        appointment_reference=d.get("appointment_reference"), reply_code=d.get("reply_code"),
         not_before=d.get("not_before"), sender=d.get("sender"))
 
 

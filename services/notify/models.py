@@ -86,6 +86,9 @@ class Notification(Base):
     campaign_id: Mapped[str | None] = mapped_column(sa.String(36))
     occurrence_key: Mapped[str | None] = mapped_column(sa.String(200))
     appointment_id: Mapped[str | None] = mapped_column(sa.String(36))
+    # the board's reference and the reply code of the appointment reminded (migration 0006)
+    appointment_reference: Mapped[str | None] = mapped_column(sa.String(100))
+    reply_code: Mapped[str | None] = mapped_column(sa.String(16))
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     sender: Mapped[str | None] = mapped_column(sa.String(32))
     # GOV.UK Notify's email options, honoured by the adapters: the Reply-To address (one

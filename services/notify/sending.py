@@ -60,6 +60,8 @@ class SendRequest:
     campaign_id: str | None = None
     occurrence_key: str | None = None
     appointment_id: str | None = None
+    appointment_reference: str | None = None
+    reply_code: str | None = None
     not_before: dt.datetime | None = None
     bulk_id: str | None = None
     sender: str | None = None      # a sender ID or number of the tenant's; None = its default
@@ -129,7 +131,8 @@ def build(tenant: Tenant, template: Template, req: SendRequest, now: dt.datetime
         encoding=rendered.sms.encoding if rendered.sms else None,
         fragment_count=rendered.sms.fragments if rendered.sms else None,
         campaign_id=req.campaign_id, occurrence_key=req.occurrence_key,
-        appointment_id=req.appointment_id, not_before=req.not_before, bulk_id=req.bulk_id,
+        appointment_id=req.appointment_id, appointment_reference=req.appointment_reference,
+        reply_code=req.reply_code, not_before=req.not_before, bulk_id=req.bulk_id,
         sender=sender, reply_to=reply_to, unsubscribe_url=req.unsubscribe_url,
         traceparent=tracing.current_traceparent(), created_at=now, updated_at=now)
 
@@ -273,4 +276,6 @@ def set_status(session: Session, n: Notification, status: str, *, provider: str 
     outbox.add(session, events.make(
         EVENT_FOR_STATUS[status], n.tenant_id, cid, notification_id=n.id, status=status,
         channel=n.channel, provider=n.provider, reason=reason, campaign_id=n.campaign_id,
-        occurrence_key=n.occurrence_key, recipient=n.recipient, appointment_id=n.appointment_id))
+        occurrence_key=n.occurrence_key, recipient=n.recipient, appointment_id=n.appointment_id,
+        appointment_reference=n.appointment_reference, reply_code=n.reply_code,
+        language=n.language))

@@ -6,11 +6,12 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 from flask_smorest import Blueprint
-from marshmallow import fields
+from marshmallow import RAISE, fields
 from sqlalchemy.exc import IntegrityError
 
 from services.scheduler import appointments, rounds, schemas
-from services.scheduler.models import Round
+from services.scheduler.models import Appointment, Round
+from services.scheduler.paging import links, page
 from services.scheduler.recurrence import local_date
 from shared.db import utcnow
 from shared.errors import AuthError, Conflict
@@ -123,6 +124,21 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
                            "time: send it again") from None
         nudge_ticker()
         return body, 201 if created else 200
+
+    @blp.route("/appointments", methods=["GET"])
+    @blp.arguments(schemas.AppointmentFilters, location="query", unknown=RAISE)
+    @blp.alt_response(200, schema=schemas.AppointmentList, success=True)
+    @blp.doc(security=[{"bearer": []}])
+    def list_appointments(args):
+        """Appointments newest first, ``page_size`` a page (250); ``links.next`` carries
+        ``older_than``.  Filters: ``status`` (comma list), ``starts_from``/``starts_to``
+        (days, Europe/London, included), ``reference`` (the board's)"""
+        caller = authenticated(runtime)
+        with runtime.db.read() as session:
+            rows = page(session, appointments.listed(caller.tenant_id, args), Appointment,
+                        args, args["page_size"])
+        return {"appointments": [appointments.summary(a) for a in rows],
+                "links": links(".list_appointments", rows, args["page_size"])}
 
     @blp.route("/appointments/<path:reference>", methods=["GET"])
     @blp.alt_response(200, schema=schemas.AppointmentOut, success=True)

@@ -40,7 +40,9 @@ from shared.tenancy import Tenant
 log = logging.getLogger(__name__)
 
 DEFAULT_OFFSETS = [{"days_before": 7}, {"days_before": 1}]
-LIVE = ("booked", "confirmed")
+STATUSES = ("booked", "confirmed", "rearrange_requested", "cancelled")
+# an appointment a patient's reply can still act on
+LIVE = ("booked", "confirmed", "rearrange_requested")
 
 
 def offsets_of(appointment: Appointment, campaign: Campaign) -> list[dict]:
@@ -140,7 +142,11 @@ def change(session: Session, tenant: Tenant, appt: Appointment, args: dict,
         _cancel_pending(session, appt, "moved to another campaign")
         appt.campaign_id = str(args["campaign_id"])
     campaign = session.get(Campaign, appt.campaign_id)
+    moved = "starts_at" in args and args["starts_at"].astimezone(dt.UTC) != appt.starts_at
     _apply(appt, campaign, args, now)
+    if moved and appt.status == "rearrange_requested":
+        # the board has rearranged it: booked again at the new time
+        appt.status, appt.status_source = "booked", "board"
     appt.updated_at = now
     session.flush()
     # Reminders not yet sent are planned afresh (a new time is a new key, so the
@@ -178,9 +184,25 @@ def _apply(appt: Appointment, campaign: Campaign, args: dict, now: dt.datetime) 
         raise ValidationError("email is required: the campaign sends emails")
 
 
+def with_phone(number: str):
+    """The one place appointments are looked up by phone number (a keyed hash later)."""
+    return Appointment.phone == number
+
+
+def with_email(address: str):
+    return Appointment.email == address
+
+
+def live_of_phone(session: Session, tenant_id: str, number: str) -> list[Appointment]:
+    """This number's live appointments with this tenant, soonest first."""
+    return list(session.scalars(sa.select(Appointment).where(
+        Appointment.tenant_id == tenant_id, with_phone(number),
+        Appointment.status.in_(LIVE)).order_by(Appointment.starts_at, Appointment.id)))
+
+
 def _reply_code(session: Session, tenant_id: str, appt: Appointment) -> str:
     """Four digits, different from this citizen's other live appointments' codes."""
-    contact = Appointment.phone == appt.phone if appt.phone else Appointment.email == appt.email
+    contact = with_phone(appt.phone) if appt.phone else with_email(appt.email)
     taken = set(session.scalars(sa.select(Appointment.reply_code).where(
         Appointment.tenant_id == tenant_id, contact, Appointment.status.in_(LIVE))))
     while True:
@@ -201,6 +223,40 @@ def _cancel_pending(session: Session, appt: Appointment, why: str) -> None:
     session.execute(sa.update(Occurrence).where(
         Occurrence.appointment_id == appt.id, Occurrence.status == "pending")
         .values(status="cancelled", note=why, updated_at=utcnow()))
+
+
+def summary(appt: Appointment) -> dict:
+    """An appointment in a list: what it is, when, and what the patient did."""
+    return {"id": appt.id, "external_reference": appt.external_reference,
+            "campaign_id": appt.campaign_id, "phone": appt.phone, "email": appt.email,
+            "language": appt.language, "starts_at": iso(appt.starts_at), "status": appt.status,
+            "status_source": appt.status_source, "reply_code": appt.reply_code,
+            "created_at": iso(appt.created_at), "updated_at": iso(appt.updated_at)}
+
+
+def listed(tenant_id: str, args: dict) -> sa.Select:
+    """``GET /api/appointments``: the tenant's, filtered by status, day range, reference.
+
+    ``starts_from`` / ``starts_to`` are days in Europe/London, both included.
+    """
+    q = sa.select(Appointment).where(Appointment.tenant_id == tenant_id)
+    if args.get("status"):
+        q = q.where(Appointment.status.in_(args["status"]))
+    if args.get("reference"):
+        q = q.where(Appointment.external_reference == args["reference"])
+    if args.get("starts_from"):
+        q = q.where(Appointment.starts_at >= local_instant(args["starts_from"], dt.time(0)))
+    if args.get("starts_to"):
+        q = q.where(Appointment.starts_at < local_instant(
+            args["starts_to"] + dt.timedelta(days=1), dt.time(0)))
+    return q
+
+
+def for_replies(appt: Appointment) -> dict:
+    """What inbound needs to match a patient's reply to this appointment."""
+    return {"id": appt.id, "external_reference": appt.external_reference,
+            "reply_code": appt.reply_code, "status": appt.status,
+            "starts_at": iso(appt.starts_at), "language": appt.language}
 
 
 def detail(session: Session, appt: Appointment) -> dict:
@@ -241,6 +297,18 @@ def on_cancelled(event, session: Session) -> None:
 def on_confirmed(event, session: Session) -> None:
     """The citizen confirmed by reply: recorded (reminders still go, as a reminder)."""
     appt = _from_event(session, str(event.tenant_id), event.data)
-    if appt is not None and appt.status == "booked":
+    if appt is not None and appt.status in ("booked", "rearrange_requested"):
         appt.status, appt.status_source = "confirmed", event.data.get("source") or "reply"
+        appt.updated_at = utcnow()
+
+
+def on_rearrange_requested(event, session: Session) -> None:
+    """The citizen asked to rearrange (reply 2): recorded until the board moves it.
+
+    The appointment stands until the board changes it, so its reminders still go.
+    """
+    appt = _from_event(session, str(event.tenant_id), event.data)
+    if appt is not None and appt.status in ("booked", "confirmed"):
+        appt.status = "rearrange_requested"
+        appt.status_source = event.data.get("source") or "reply"
         appt.updated_at = utcnow()

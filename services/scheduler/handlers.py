@@ -129,4 +129,5 @@ def routes() -> dict[str, list]:
         "notification.deferred": outcome,
         "appointment.cancelled": [appointments.on_cancelled],
         "appointment.confirmed": [appointments.on_confirmed],
+        "appointment.rearrange_requested": [appointments.on_rearrange_requested],
     }

@@ -78,7 +78,8 @@ class Appointment(Base):
     """A health board's appointment, known by the board's own reference."""
 
     __tablename__ = "appointments"
-    __table_args__ = (sa.UniqueConstraint("tenant_id", "external_reference"),)
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "external_reference"),
+                      sa.Index("ix_appointments_tenant_created", "tenant_id", "created_at"))
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(sa.String(36))
@@ -90,7 +91,8 @@ class Appointment(Base):
     starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     personalisation: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     offsets: Mapped[list | None] = mapped_column(sa.JSON)     # None: the campaign's
-    status: Mapped[str] = mapped_column(sa.String(16), default="booked")
+    # booked, confirmed, rearrange_requested (the patient asked), cancelled
+    status: Mapped[str] = mapped_column(sa.String(24), default="booked")
     # what a citizen texts back ("CANSLO 4821"): short, unique among their live bookings
     reply_code: Mapped[str] = mapped_column(sa.String(8))
     status_source: Mapped[str | None] = mapped_column(sa.String(16))   # board, reply

@@ -333,6 +333,39 @@ class AppointmentPatch(AppointmentFields):
     """A board's change: a new time moves the pending reminders."""
 
 
+APPOINTMENT_STATUSES = ("booked", "confirmed", "rearrange_requested", "cancelled")
+
+
+class StatusList(fields.String):
+    """``status=cancelled`` or ``status=confirmed,rearrange_requested``."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        items = [v.strip() for v in super()._deserialize(value, attr, data, **kwargs).split(",")
+                 if v.strip()]
+        bad = [v for v in items if v not in APPOINTMENT_STATUSES]
+        if not items or bad:
+            raise MarshmallowError(f"must be one or more of {', '.join(APPOINTMENT_STATUSES)} "
+                                   "(comma-separated)")
+        return items
+
+
+class AppointmentFilters(Strict):
+    """``GET /api/appointments``: an unknown or bad filter is a 400 naming it."""
+
+    older_than = fields.UUID()
+    page_size = fields.Integer(load_default=250, validate=validate.Range(min=1, max=1000))
+    status = StatusList()
+    starts_from = fields.Date(metadata={"description": "first day (Europe/London), included"})
+    starts_to = fields.Date(metadata={"description": "last day (Europe/London), included"})
+    reference = fields.String(validate=REFERENCE)
+
+    @validates_schema
+    def _range(self, data, **_kwargs):
+        if data.get("starts_from") and data.get("starts_to") \
+                and data["starts_to"] < data["starts_from"]:
+            raise MarshmallowError("starts_to must not be before starts_from", "starts_to")
+
+
 # -- answers documented, not dumped (the views return these dicts as they are) -------
 
 class Upcoming(Schema):
@@ -402,6 +435,44 @@ class AppointmentOut(Schema):
     reminders = fields.List(fields.Nested(ReminderOut))
     created_at = fields.String(allow_none=True)
     updated_at = fields.String(allow_none=True)
+
+
+class AppointmentSummary(Schema):
+    id = fields.String()
+    external_reference = fields.String()
+    campaign_id = fields.String()
+    phone = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    language = fields.String(allow_none=True)
+    starts_at = fields.String(allow_none=True)
+    status = fields.String()
+    status_source = fields.String(allow_none=True)
+    reply_code = fields.String(allow_none=True)
+    created_at = fields.String(allow_none=True)
+    updated_at = fields.String(allow_none=True)
+
+
+class AppointmentList(Schema):
+    appointments = fields.List(fields.Nested(AppointmentSummary))
+    links = fields.Nested(Links)
+
+
+class LiveAppointment(Schema):
+    id = fields.String()
+    external_reference = fields.String()
+    reply_code = fields.String()
+    status = fields.String()
+    starts_at = fields.String()
+    language = fields.String(allow_none=True)
+
+
+class Citizen(Schema):
+    """What inbound needs to answer a reply: the recorded language, the live appointments."""
+
+    phone = fields.String()
+    language = fields.String(allow_none=True)
+    subscriber_language = fields.String(allow_none=True)
+    appointments = fields.List(fields.Nested(LiveAppointment))
 
 
 class UploadResult(UpsertResult):

@@ -280,6 +280,7 @@ class Ticker:
                                  **(occ.personalisation or {})},
                 reference=f"{campaign.id}:{appt.external_reference}", urgent=campaign.urgent,
                 campaign_id=campaign.id, occurrence_key=key, appointment_id=appt.id,
+                appointment_reference=appt.external_reference, reply_code=appt.reply_code,
                 sender=campaign.sender))
             sent = 1
         occ.requested += sent

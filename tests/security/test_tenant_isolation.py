@@ -72,13 +72,15 @@ ADMIN_ONLY = {  # operator routes: a tenant's key never opens them (test_admin_r
     ("scheduler", "/internal/tenants/<tenant_id>/next-collection"),
     ("scheduler", "/internal/tenants/<tenant_id>/subscribers"),
     ("notify", "/internal/tenants/<tenant_id>"),
+    ("scheduler", "/internal/tenants/<tenant_id>/citizens"),
 }
 LISTS = {
     "notify": ["/v2/notifications", "/v2/templates", "/api/templates", "/api/suppressions",
                "/v2/received-text-messages"],
     "inbound": ["/api/service-requests", "/api/language-preferences", "/api/keywords",
+                "/api/reply-texts",
                 "/open311/v2/requests.json?jurisdiction_id={a_slug}&api_key={a_key}"],
-    "scheduler": ["/api/campaigns", "/api/rounds", "/api/subscribers"],
+    "scheduler": ["/api/campaigns", "/api/rounds", "/api/subscribers", "/api/appointments"],
 }
 
 
@@ -168,7 +170,7 @@ def test_lists_show_a_tenant_its_own_rows_and_never_anothers(world):
         assert seen.status_code == 200, (template, seen.text)
         leaked = [m for m in b.markers() if m in seen.text]
         assert not leaked, f"{template} shows {leaked} of the other tenant"
-        if "keywords" not in template and "language" not in template:
+        if not any(w in template for w in ("keywords", "language", "reply-texts")):
             assert any(m in seen.text for m in a.markers()), f"{template} does not show A's own rows"
 
 
@@ -191,7 +193,8 @@ def test_admin_routes_refuse_a_tenants_key_and_a_wrong_token(world):
              ("DELETE", f"{notify}/admin/tenants/{b.tenant['id']}/keys/{uuid.uuid4()}"),
              ("GET", f"{scheduler}/internal/tenants/{b.tenant['id']}/next-collection?phone={b.citizen}"),
              ("GET", f"{scheduler}/internal/tenants/{b.tenant['id']}/subscribers?phone={b.citizen}"),
-             ("GET", f"{notify}/internal/tenants/{b.tenant['id']}")]
+             ("GET", f"{notify}/internal/tenants/{b.tenant['id']}"),
+             ("GET", f"{scheduler}/internal/tenants/{b.tenant['id']}/citizens?phone={b.citizen}")]
     for method, url in calls:
         for headers, expected in ((a.headers(), 403), ({"Authorization": "Bearer not-the-token"}, 403),
                                   ({}, 401)):

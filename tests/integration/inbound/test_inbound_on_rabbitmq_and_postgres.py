@@ -35,7 +35,7 @@ class NoScheduler:
         from services.inbound.scheduler_client import UNAVAILABLE, Lookup
         return Lookup(UNAVAILABLE)
 
-    subscriber = next_collection
+    subscriber = citizen = next_collection
 
 
 @pytest.fixture

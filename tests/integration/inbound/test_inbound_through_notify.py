@@ -58,7 +58,10 @@ def test_a_question_is_answered_and_its_closing_is_texted_through_notify(platfor
     assert r.status_code == 200, r.text
     closed = eventually(lambda: [m for m in simulator.messages_to(CITIZEN) if "gau" in m.body],
                         timeout=90, message="closing text sent")
+    # nothing is known of the citizen's language: both, Welsh first
     assert closed[0].body == (f"Cyngor Sir Penfro: mae eich adroddiad {reference} wedi'i gau: "
+                              "bin newydd ddydd Llun\n\n"
+                              f"Cyngor Sir Penfro: your report {reference} has been closed: "
                               "bin newydd ddydd Llun")
     with platform.inbound.runtime.db.read() as session:
         assert session.scalar(sa.text("select count(*) from service_requests")) == 1

@@ -6,6 +6,7 @@ queue handler.
 """
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 
@@ -37,6 +38,9 @@ class FakeScheduler:
 
     collections: dict[str, dict | None] = field(default_factory=dict)
     subscribers: dict[str, dict] = field(default_factory=dict)
+    # the language the scheduler has recorded per phone, and each phone's live appointments
+    languages: dict[str, str] = field(default_factory=dict)
+    appointments: dict[str, list[dict]] = field(default_factory=dict)
     down: bool = False
     calls: list[tuple[str, str, str]] = field(default_factory=list)
 
@@ -55,6 +59,23 @@ class FakeScheduler:
         if phone not in self.subscribers:
             return Lookup(UNKNOWN)
         return Lookup(FOUND, {"phone": phone, "attributes": self.subscribers[phone]})
+
+    def citizen(self, tenant_id: str, phone: str) -> Lookup:
+        self.calls.append(("citizen", tenant_id, phone))
+        if self.down:
+            return Lookup(UNAVAILABLE)
+        return Lookup(FOUND, {"phone": phone, "language": self.languages.get(phone),
+                              "appointments": self.appointments.get(phone, [])})
+
+    def book(self, phone: str, reference: str, reply_code: str, *,
+             starts_at: dt.datetime | None = None, language: str | None = None) -> str:
+        """A live appointment of ``phone``'s, as the scheduler would answer it; its id."""
+        appointment_id = str(uuid.uuid4())
+        self.appointments.setdefault(phone, []).append({
+            "id": appointment_id, "external_reference": reference, "reply_code": reply_code,
+            "status": "booked", "language": language,
+            "starts_at": starts_at or dt.datetime(2026, 12, 10, 9, 30, tzinfo=dt.UTC)})
+        return appointment_id
 
 
 @dataclass

@@ -85,3 +85,17 @@ def test_an_email_is_never_the_context_of_a_text_reply(inbound, tenant):
 def test_a_recipient_is_kept_in_e164_however_it_was_written(inbound, tenant):
     apply(inbound, sent(tenant.id, at=NOW, recipient="07700 900123"))
     assert conversation(inbound, tenant.id, CITIZEN) is not None
+
+
+def test_the_reminder_s_reference_code_and_language_come_off_the_wire_into_the_context(
+        inbound, tenant):
+    appointment = str(uuid.uuid4())
+    made = events.make("notification.sent", tenant.id, notification_id=str(uuid.uuid4()),
+                       status="sent", channel="sms", provider="twilio", recipient=CITIZEN,
+                       appointment_id=appointment, appointment_reference="RENAL-1001",
+                       reply_code="4821", language="en")
+    apply(inbound, made)   # through to_json/from_json: the kernel's schema carries them
+
+    row = conversation(inbound, tenant.id)
+    assert (row.appointment_id, row.appointment_reference, row.reply_code, row.language) == (
+        appointment, "RENAL-1001", "4821", "en")

@@ -45,10 +45,12 @@ def test_a_reply_is_read_as_its_keyword(body, intent):
 
 @pytest.mark.parametrize("body, language", [
     ("CYMORTH", "cy"), ("STOPIO", "cy"), ("DECHRAU", "cy"), ("DIM", "cy"),
-    # Welsh speakers type the English control words too: they tell nothing
-    ("HELP", None), ("CANCEL", None), ("STOP", None), ("START", None), ("hello", None),
+    # English words are English: they decide only when nothing better is known
+    ("HELP", "en"), ("CANCEL", "en"), ("STOP", "en"), ("START", "en"),
+    # free text and numbers say nothing of a language
+    ("hello", None), ("1", None),
 ])
-def test_a_welsh_keyword_says_its_sender_wants_welsh(body, language):
+def test_a_keyword_carries_its_language(body, language):
     assert parse(body).language == language
 
 
@@ -94,14 +96,14 @@ def test_an_opt_out_word_is_understood_whatever_surrounds_it(word, before, after
 # -- the tenant's keywords: MISSED, PRYD, appointments, language ----------------
 
 @pytest.mark.parametrize("body, intent, language", [
-    ("MISSED", "missed", None), ("missed bin", "missed", None), ("Colli", "missed", "cy"),
+    ("MISSED", "missed", "en"), ("missed bin", "missed", "en"), ("Colli", "missed", "cy"),
     ("Bin wedi'i fethu", "missed", "cy"), ("BIN WEDI I FETHU", "missed", "cy"),
     ("bin wedi’i fethu!", "missed", "cy"), ("heb ei gasglu", "missed", "cy"),
-    ("WHEN?", "when", None), ("Pryd?", "when", "cy"), ("pryd mae'r bin", "when", "cy"),
-    ("CONFIRM", "confirm", None), ("cadarnhau", "confirm", "cy"),
-    ("Canslo", "cancel", "cy"), ("CYMRAEG", "cymraeg", "cy"), ("Welsh", "cymraeg", None),
-    ("english", "english", None), ("Saesneg", "english", "cy"),
-    ("Help", "help", None), ("cymorth", "help", "cy"),
+    ("WHEN?", "when", "en"), ("Pryd?", "when", "cy"), ("pryd mae'r bin", "when", "cy"),
+    ("CONFIRM", "confirm", "en"), ("cadarnhau", "confirm", "cy"),
+    ("Canslo", "cancel", "cy"), ("CYMRAEG", "cymraeg", "cy"), ("Welsh", "cymraeg", "en"),
+    ("english", "english", "en"), ("Saesneg", "english", "cy"),
+    ("Help", "help", "en"), ("cymorth", "help", "cy"),
 ])
 def test_the_default_keywords_are_read_in_english_and_welsh(body, intent, language):
     reading = parse(body)
@@ -139,16 +141,22 @@ def test_a_misspelt_opt_out_word_never_opts_anyone_out():
     ("CANSLO 4821", "cancel", "4821"), ("cancel 4821", "cancel", "4821"),
     ("Canslo #4821.", "cancel", "4821"), ("CONFIRM A4821", "confirm", "A4821"),
     ("cadarnhau 4821", "confirm", "4821"), ("CANSLOO 4821", "cancel", "4821"),
+    ("AILDREFNU 4821", "rearrange", "4821"), ("rearrange 4821", "rearrange", "4821"),
 ])
 def test_a_confirm_or_cancel_word_with_a_reference_is_an_appointment_reply(body, intent, reference):
     reading = parse(body)
     assert (reading.intent, reading.reference) == (intent, reference)
 
 
-@pytest.mark.parametrize("body, intent", [("1", "confirm"), ("2", "cancel"), (" 2. ", "cancel")])
+@pytest.mark.parametrize("body, intent", [("1", "confirm"), ("2", "rearrange"),
+                                          (" 2. ", "rearrange")])
 def test_a_number_alone_is_a_numbered_appointment_reply(body, intent):
     reading = parse(body)
     assert (reading.intent, reading.numbered) == (intent, True)
+
+
+def test_a_number_alone_never_means_cancel():
+    assert {parse(n).intent for n in ("1", "2")} == {"confirm", "rearrange"}
 
 
 def test_a_bare_cancel_is_always_an_opt_out_and_never_an_appointment_reply():

@@ -81,3 +81,30 @@ def test_the_subscriber_s_attributes_are_read(scheduler):
     lookup = client(scheduler).subscriber(TENANT, PHONE)
     assert (lookup.outcome, lookup.data["attributes"]) == (FOUND, {"uprn": "100"})
     assert scheduler.received[0].path.startswith(f"/internal/tenants/{TENANT}/subscribers?")
+
+
+def test_the_citizen_look_up_reads_the_language_and_live_appointments(scheduler):
+    from services.inbound.scheduler_client import bookings_of, recorded_language
+
+    scheduler.body = lambda _r: json.dumps({"phone": PHONE, "language": "en", "appointments": [
+        {"id": "a-1", "external_reference": "RENAL-1001", "reply_code": "4821",
+         "status": "booked", "starts_at": "2026-12-10T09:30:00+00:00", "language": "en",
+         "ward": "3"}]}).encode()
+    lookup = client(scheduler).citizen(TENANT, PHONE)
+    assert recorded_language(lookup) == "en"
+    [booking] = bookings_of(lookup)
+    assert (booking.id, booking.external_reference, booking.reply_code, booking.starts_at) == (
+        "a-1", "RENAL-1001", "4821", dt.datetime(2026, 12, 10, 9, 30, tzinfo=dt.UTC))
+    [asked] = scheduler.received
+    assert asked.path == f"/internal/tenants/{TENANT}/citizens?phone=%2B447700900123"
+
+
+@pytest.mark.parametrize("body", [b"not json", b'{"appointments": [{"id": "x"}]}',
+                                  b'{"language": 7}'])
+def test_a_citizen_answer_off_the_contract_is_unavailable_and_names_no_appointments(
+        scheduler, body):
+    from services.inbound.scheduler_client import bookings_of
+
+    scheduler.body = lambda _r: body
+    lookup = client(scheduler).citizen(TENANT, PHONE)
+    assert lookup.outcome == UNAVAILABLE and bookings_of(lookup) is None

@@ -192,3 +192,54 @@ def test_the_standard_signature_is_the_specs_hmac():
                                          hashlib.sha256).digest()).decode()
     assert headers == {"webhook-id": "msg_1", "webhook-timestamp": str(NOW),
                        "webhook-signature": f"v1,{expected}"}
+APPOINTMENT_EVENTS = ("appointment.confirmed", "appointment.cancelled",
+                      "appointment.rearrange_requested")
+
+
+def test_the_board_s_system_is_bound_to_hear_every_appointment_reply():
+    from shared import topology
+
+    assert set(APPOINTMENT_EVENTS) <= set(topology.queue_spec("inbound.webhooks").event_types)
+
+
+@pytest.mark.parametrize("body, event_type", [
+    ("CADARNHAU 4821", "appointment.confirmed"), ("CANSLO 4821", "appointment.cancelled"),
+    ("AILDREFNU 4821", "appointment.rearrange_requested"),
+])
+def test_each_appointment_reply_is_posted_signed_to_the_board(inbound, hooked, endpoint,
+                                                              scheduler, post_twilio, body,
+                                                              event_type):
+    from inbound_support import CITIZEN
+
+    appointment = scheduler.book(CITIZEN, "RENAL-1001", "4821")
+    post_twilio(twilio_form(body))
+    handler = inbound.queue_handlers()["inbound.webhooks"]
+    [event] = [e for e in outbox_events(inbound) if e.type == event_type]
+    handler(shared_events.Event.from_json(event.to_json()))
+
+    [got] = endpoint.received
+    assert got.headers["X-Hysbys-Event"] == event_type
+    assert verify(WEBHOOK_SECRET, got.headers[SIGNATURE_HEADER], got.body, time.time())
+    data = got.json()["data"]
+    assert (data["appointment_id"], data["external_reference"], data["reply_code"],
+            data["action"], data["recipient"]) == (
+        appointment, "RENAL-1001", "4821", event_type.split(".", 1)[1], CITIZEN)
+    assert data["reply"]["body"] == body
+
+
+def test_an_appointment_webhook_is_retried_through_the_same_path(inbound, hooked, endpoint,
+                                                                 scheduler, post_twilio):
+    from inbound_support import CITIZEN
+
+    scheduler.book(CITIZEN, "RENAL-1001", "4821")
+    endpoint.statuses = [503, 200]
+    post_twilio(twilio_form("CANSLO 4821"))
+    [event] = [e for e in outbox_events(inbound) if e.type == "appointment.cancelled"]
+    handler = inbound.queue_handlers()["inbound.webhooks"]
+    with pytest.raises(WebhookFailed):
+        handler(event)
+    handler(event)     # the bus's retry
+    handler(event)     # delivered: not posted again (the inbox row)
+    assert len(endpoint.received) == 2
+    assert endpoint.received[0].headers["X-Hysbys-Delivery"] == \
+        endpoint.received[1].headers["X-Hysbys-Delivery"]

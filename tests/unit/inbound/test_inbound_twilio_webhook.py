@@ -201,7 +201,8 @@ def test_a_signed_request_missing_message_sid_is_a_400_and_stores_nothing(
 def test_a_stop_with_punctuation_is_honoured_and_confirmed_by_us(inbound, tenant, post_twilio):
     # Twilio may not act on "Stop." (not its bare word), so the citizen hears it from us
     body = post_twilio(twilio_form("Stop.")).get_data(as_text=True)
-    assert "<Message>Cyngor Penfro: ni fyddwch yn cael rhagor o negeseuon gennym." in body
+    # nothing known of the citizen: the language of the word they used
+    assert "<Message>Cyngor Penfro: you will get no more messages from us." in body
     assert event_types(inbound)[0] == "subscriber.opted_out"
 
 
@@ -220,7 +221,9 @@ def test_the_correlation_id_of_the_webhook_call_travels_on_its_events(
     assert {e.correlation_id for e in outbox_events(inbound)} == {"cid-4821"}
 
 
-def test_help_to_a_welsh_council_is_answered_in_welsh(inbound, tenant, post_twilio):
+def test_help_from_a_citizen_recorded_as_welsh_is_answered_in_welsh(inbound, tenant, scheduler,
+                                                                   post_twilio):
+    scheduler.languages[CITIZEN] = "cy"
     body = post_twilio(twilio_form("HELP")).get_data(as_text=True)
     assert "<Message>Cyngor Penfro: negeseuon gwasanaeth yw'r rhain." in body
     assert "service messages" not in body

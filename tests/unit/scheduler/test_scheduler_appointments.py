@@ -139,6 +139,9 @@ def test_a_reminder_carries_the_appointment_id_and_a_reply_code_for_the_text(
     [sent] = [e["data"] for e in outbox_events("notification.requested")]
     assert sent["appointment_id"] == appt["id"] and sent["recipient"] == "+447700900123"
     assert sent["language"] == "cy"
+    # on the event itself, for notify to carry to the sent event inbound reads replies by
+    assert (sent["appointment_reference"], sent["reply_code"]) == ("RENAL-0001",
+                                                                   appt["reply_code"])
     p = sent["personalisation"]
     assert (p["reply_code"], p["clinic"], p["location"]) == (appt["reply_code"], "Morriston",
                                                              "Ward 3")
