@@ -26,7 +26,15 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.inbound import autoreplies, keywords, routing, service_requests, vocabulary
+from services.inbound import (
+    autoreplies,
+    catalogue,
+    conversations,
+    keywords,
+    routing,
+    service_requests,
+    vocabulary,
+)
 from services.inbound.catalogue import MISSED_COLLECTION, QUESTION
 from services.inbound.models import Conversation, InboundMessage, LanguagePreference
 from services.inbound.scheduler_client import Lookup, SchedulerLookups, next_collection_of
@@ -109,8 +117,11 @@ class Replies:
             words = vocabulary.load(session, tenant.id)
             context = conversation(session, tenant.id, incoming.from_number)
             preference = language_preference(session, tenant.id, incoming.from_number)
+            service_types = catalogue.for_tenant(session, tenant.id)
         reading, provider_intent = read_keyword(incoming.body, incoming.opt_out_type, words)
         plan = routing.decide(reading, incoming.body, context, provider_intent)
+        # the tenant's own service types, by their keywords (h2: catalogue.py)
+        plan = catalogue.plan_for(plan, incoming.body, service_types)
         facts = self.look_up(plan, tenant.id, incoming.from_number)
         with self.db.transaction() as session:
             return record(session, tenant, incoming, reading, plan, facts, preference, cid)
@@ -190,6 +201,13 @@ def record(session: Session, tenant: Tenant, incoming: Incoming, reading: keywor
     session.execute(sa.update(InboundMessage).where(InboundMessage.id == message_id)
                     .values(reference=reference, action=reply.action))
     _ask_notify(reply)
+    # the staff inbox (h2: conversations.py): the reply and its answer; a question opens it
+    conversations.record_reply(
+        session, tenant, message_id=message_id, phone=incoming.from_number, body=incoming.body,
+        keyword=plan.keyword, action=reply.action, reference=reference, language=reply.language,
+        received_at=received_at, context=context, service_request=reply.request_reference,
+        answers=[e for e in reply.out if e.type == "notification.requested"],
+        service_code=plan.service_code)
     outbox.add(session, *reply.out)
     inline = autoreplies.inline_answer(tenant, incoming.provider, plan.keyword, reading,
                                        plan.provider_answered, preference)
@@ -301,6 +319,13 @@ def _language(session, reply: _Reply, plan: routing.Plan, facts, provider) -> No
     reply.answer = autoreplies.compose(plan.action, reply.tenant.name, reply.reference)
 
 
+def _report(session, reply: _Reply, plan: routing.Plan, facts, provider) -> None:
+    """A request of one of the tenant's own service types (h2: catalogue.plan_for)."""
+    request = _request(session, reply, plan.service_code, description=reply.incoming.body)
+    service = catalogue.for_tenant(session, reply.tenant.id)[plan.service_code]
+    reply.answer = catalogue.logged_answer(reply.tenant.name, request.reference, service)
+
+
 def _request(session, reply: _Reply, service_code: str, **fields):
     request = service_requests.create(
         session, reply.tenant.id, service_code=service_code, source="sms",
@@ -327,5 +352,5 @@ ACTIONS = {
     routing.QUESTION: _question, routing.MISSED: _missed, routing.WHEN: _when,
     routing.CONFIRM: _appointment, routing.CANCEL: _appointment,
     routing.CANCEL_HOW: _cancel_how, routing.LANGUAGE_CY: _language,
-    routing.LANGUAGE_EN: _language,
+    routing.LANGUAGE_EN: _language, routing.REPORT: _report,
 }

@@ -27,6 +27,8 @@ OPT_OUT, OPT_IN, HELP = "opt_out", "opt_in", "help"
 MISSED, WHEN, QUESTION = "missed", "when", "question"
 CONFIRM, CANCEL, CANCEL_HOW = "confirm", "cancel", "cancel_how"
 LANGUAGE_CY, LANGUAGE_EN = "language_cy", "language_en"
+# a request of one of the tenant's own service types, by its keywords (catalogue.plan_for)
+REPORT = "report"
 
 _SIMPLE = {keywords.MISSED: MISSED, keywords.WHEN: WHEN, keywords.CYMRAEG: LANGUAGE_CY,
            keywords.ENGLISH: LANGUAGE_EN}
@@ -58,6 +60,8 @@ class Plan:
     appointment_reference: str | None = None
     # why a reply that looked like something else became a question
     note: str | None = None
+    # REPORT: the tenant's service type the text named (catalogue.plan_for)
+    service_code: str | None = None
 
 
 def decide(reading: keywords.Reading, body: str, context: Context | None,
