@@ -176,6 +176,8 @@ def _conversation_routes(blp: Blueprint, runtime: Runtime) -> None:
 
     @blp.route("/conversations/<ident>", methods=["GET"])
     @blp.alt_response(200, schema=schemas.ConversationDetail, success=True)
+    @blp.alt_response(404, description="No conversation of this tenant has that id (another "
+                                        "tenant's is the same 404)")
     @blp.doc(security=[{"bearer": []}])
     def get_conversation(ident: str):
         """One conversation with its messages, newest first (at most 500)"""
@@ -186,6 +188,8 @@ def _conversation_routes(blp: Blueprint, runtime: Runtime) -> None:
     @blp.route("/conversations/<ident>", methods=["PATCH"])
     @blp.arguments(schemas.ConversationPatch)
     @blp.alt_response(200, schema=schemas.ConversationDetail, success=True)
+    @blp.alt_response(404, description="No conversation of this tenant has that id (another "
+                                        "tenant's is the same 404)")
     @blp.doc(security=[{"bearer": []}])
     def patch_conversation(args, ident: str):
         """Assign (``assigned_to``, null to unassign), close or reopen (``status``)"""
@@ -202,6 +206,10 @@ def _conversation_routes(blp: Blueprint, runtime: Runtime) -> None:
     @blp.route("/conversations/<ident>/messages", methods=["POST"])
     @blp.arguments(schemas.AnswerIn)
     @blp.alt_response(201, schema=schemas.ConversationMessageOut, success=True)
+    @blp.alt_response(404, description="No conversation of this tenant has that id (another "
+                                        "tenant's is the same 404)")
+    @blp.alt_response(409, description="The tenant has no reply template: nothing can be "
+                                        "sent")
     @blp.doc(security=[{"bearer": []}])
     def answer_conversation(args, ident: str):
         """Answer the citizen by SMS, through notify, in the conversation's ``language``"""

@@ -97,11 +97,11 @@ def record_reply(session: Session, tenant: Tenant, *, message_id: str, phone: st
                  keyword: str | None, action: str, reference: str | None,
                  language: str | None, received_at: dt.datetime,
                  context: Conversation | None, service_request: str | None,
-                 answers: list[events.Event], service_code: str | None = None
-                 ) -> ConversationThread:
+                 answers: list[events.Event], service_code: str | None = None,
+                 inline_answer: str | None = None) -> ConversationThread:
     """A reply and what the platform answered, in the citizen's conversation (the caller
     commits).  A question opens it; ``answers`` are the ``notification.requested`` events
-    made for the reply."""
+    made for the reply; ``inline_answer`` the text answered at once in TwiML (HELP)."""
     thread, created = _get_or_create(session, tenant.id, phone, received_at)
     if created and context is not None:
         # the text this first reply answers
@@ -119,6 +119,9 @@ def record_reply(session: Session, tenant: Tenant, *, message_id: str, phone: st
          status="received", at=received_at)
     if action in OPENS and thread.status != "open":
         thread.status, thread.opened_at, thread.closed_at = "open", received_at, None
+    if inline_answer:
+        _add(session, thread, direction="out", kind="auto_reply", body=inline_answer,
+             reference=reference, status="sent", at=received_at + dt.timedelta(microseconds=1))
     for event in answers:
         d = event.data
         _add(session, thread, direction="out", kind="auto_reply",

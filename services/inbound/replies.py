@@ -201,16 +201,16 @@ def record(session: Session, tenant: Tenant, incoming: Incoming, reading: keywor
     session.execute(sa.update(InboundMessage).where(InboundMessage.id == message_id)
                     .values(reference=reference, action=reply.action))
     _ask_notify(reply)
-    # the staff inbox (h2: conversations.py): the reply and its answer; a question opens it
+    outbox.add(session, *reply.out)
+    inline = autoreplies.inline_answer(tenant, incoming.provider, plan.keyword, reading,
+                                       plan.provider_answered, preference)
+    # the staff inbox (h2: conversations.py): the reply and its answers; a question opens it
     conversations.record_reply(
         session, tenant, message_id=message_id, phone=incoming.from_number, body=incoming.body,
         keyword=plan.keyword, action=reply.action, reference=reference, language=reply.language,
         received_at=received_at, context=context, service_request=reply.request_reference,
         answers=[e for e in reply.out if e.type == "notification.requested"],
-        service_code=plan.service_code)
-    outbox.add(session, *reply.out)
-    inline = autoreplies.inline_answer(tenant, incoming.provider, plan.keyword, reading,
-                                       plan.provider_answered, preference)
+        service_code=plan.service_code, inline_answer=inline)
     return Receipt(message_id=message_id, reference=reference, action=reply.action,
                    keyword=plan.keyword, reading=reading,
                    provider_answered=plan.provider_answered,

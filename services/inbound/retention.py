@@ -4,11 +4,11 @@ Once a tenant's ``retention_days`` (default 7, Europe/London days) are over:
 
 * ``inbound_messages`` — the citizen's number and words — go whole, and so does
   ``conversations`` (which text a reply from that number answers);
-* a conversation of the staff inbox (``conversation_threads``, with its
-  ``conversation_messages``) goes whole once its *last* message is older than the
-  period, open or closed: while the citizen and the team keep writing it stays,
-  and a question left unanswered that long is still the open service request the
-  reply made;
+* the staff inbox: each ``conversation_messages`` row (a reply, an answer, a
+  text sent) goes the period after it was written, like the reply itself; the
+  conversation (``conversation_threads``: the number, its status and assignee)
+  goes whole once its *last* message is that old, open or closed (a question
+  left unanswered that long is still the open service request the reply made);
 * ``service_requests`` are the council's record of work and stay, with their
   reference, service, status, dates, status notes and location, so Open311 lists,
   statuses and the figures still work; but once a request is **closed**, the
@@ -44,6 +44,7 @@ CITIZEN_COLUMNS = ("phone", "email", "first_name", "last_name", "account_id", "d
 PERSONAL_DATA = (
     retention.PersonalData(InboundMessage, "received_at"),
     retention.PersonalData(Conversation, "sent_at"),
+    retention.PersonalData(ConversationMessage, "at"),
     retention.PersonalData(ConversationThread, "last_message_at",
                            dependents=((ConversationMessage, "conversation_id"),)),
     retention.PersonalColumns(ServiceRequest, "updated_at", CITIZEN_COLUMNS,

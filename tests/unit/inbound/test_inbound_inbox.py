@@ -319,3 +319,25 @@ def test_a_conversation_goes_whole_once_its_last_message_is_past_retention(
     with inbound.runtime.db.read() as session:
         left = session.scalars(sa.select(ConversationMessage.conversation_id).distinct()).all()
     assert left == [conversations(client, auth)[0]["id"]]
+
+
+def test_an_old_message_goes_while_its_conversation_goes_on(inbound, client, auth, post_twilio):
+    post_twilio(twilio_form("Is the tip open on Sunday?"))
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    with inbound.runtime.db.transaction() as session:
+        session.execute(sa.update(ConversationMessage).values(at=old))
+    post_twilio(twilio_form("And on bank holidays?"))
+    retention.run_once(inbound.runtime.db)
+    body = the_conversation(client, auth)
+    assert [m["body"] for m in body["messages"] if m["kind"] == "reply"] == [
+        "And on bank holidays?"]
+
+
+def test_help_answered_at_once_by_twilio_is_in_the_conversation(client, auth, post_twilio):
+    resp = post_twilio(twilio_form("HELP"))
+    assert b"STOP" in resp.data
+    answer, reply = the_conversation(client, auth)["messages"]
+    assert (reply["kind"], reply["keyword"]) == ("reply", "help")
+    assert (answer["kind"], answer["status"], answer["notification_id"]) == ("auto_reply", "sent",
+                                                                             None)
+    assert "STOP" in answer["body"] and answer["body"] in resp.data.decode()
