@@ -89,3 +89,57 @@ def test_a_question_is_answered_from_the_inbox_in_the_citizen_s_language(platfor
     assert kinds == ["reply", "reply", "reply"]
     assert [m["body"] for m in body["messages"] if m["kind"] == "staff_answer"] == [
         "Yes, from 9 till 4."]
+
+
+def test_a_tenant_s_own_service_type_routes_a_text_and_open311_shows_no_staff_answer(platform):
+    urls, settings = platform.urls(), platform.settings
+    admin = {"Authorization": f"Bearer {settings.admin_token}"}
+    tenant = requests.post(f"{urls['notify']}/admin/tenants", headers=admin, json={
+        "name": "Cyngor Sir Penfro", "slug": "penfro"}).json()
+    requests.patch(f"{urls['notify']}/admin/tenants/{tenant['id']}", headers=admin, json={
+        "inbound_numbers": [NUMBER], "quiet_hours": None,
+        "provider_credentials": {"twilio": {"account_sid": "ACtest",
+                                            "auth_token": TWILIO_TOKEN, "from_number": NUMBER}}})
+    key = auth(tenant["api_key"])
+
+    def replicated():
+        with platform.inbound.runtime.db.read() as session:
+            row = session.get(Tenant, tenant["id"])
+            return row is not None and NUMBER in row.config.get("inbound_numbers", [])
+    eventually(replicated, message="tenant replicated to inbound")
+    inbound = urls["inbound"]
+    types = requests.get(f"{inbound}/api/service-types", headers=key).json()["service_types"]
+    fly = {"code": "fly_tipping", "name": {"cy": "Tipio anghyfreithlon", "en": "Fly-tipping"},
+           "keywords": {"cy": ["TIPIO"], "en": ["FLY TIPPING"]}, "group": "street"}
+    r = requests.put(f"{inbound}/api/service-types", headers=key,
+                     json={"service_types": [*types, fly]})
+    assert r.status_code == 200, r.text
+
+    form = {"MessageSid": "SM" + "5" * 32, "From": CITIZEN, "To": NUMBER,
+            "Body": "Tipio ger capel Bethel, Heol y Bont"}
+    url = settings.public_url("inbound") + "/webhooks/twilio/sms"
+    r = requests.post(f"{inbound}/webhooks/twilio/sms", data=form, headers={
+        "X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(url, form)})
+    assert r.status_code == 200
+    [request] = requests.get(f"{inbound}/api/service-requests", headers=key).json()[
+        "service_requests"]
+    assert request["service_code"] == "fly_tipping"
+    [answer] = eventually(lambda: platform.notify.simulator.messages_to(CITIZEN), timeout=90,
+                          message="the report acknowledged through notify")
+    assert "Tipio anghyfreithlon" in answer.body and request["reference"] in answer.body
+
+    r = requests.patch(f"{inbound}/api/service-requests/{request['reference']}", headers=key,
+                       json={"status": "closed", "status_notes": "Mr Jones, cleared 3pm",
+                             "public_status_notes": "Cliriwyd / Cleared"})
+    assert r.status_code == 200, r.text
+    root, q = f"{inbound}/open311/v2", {"jurisdiction_id": "penfro"}
+    services = requests.get(f"{root}/services.json", params=q).json()
+    assert "fly_tipping" in {s["service_code"] for s in services}
+    for ext in ("json", "xml"):
+        public = requests.get(f"{root}/requests.{ext}", params=q).text
+        assert "Cliriwyd / Cleared" in public
+        for personal in ("Mr Jones", "Heol y Bont", "Bethel", CITIZEN[3:]):
+            assert personal not in public
+    [full] = requests.get(f"{root}/requests/{request['reference']}.json",
+                          params={**q, "api_key": tenant["api_key"]}).json()
+    assert (full["status_notes"], full["description"]) == ("Mr Jones, cleared 3pm", form["Body"])
