@@ -52,7 +52,12 @@ MAX_MESSAGES = 500          # the newest shown by GET /api/conversations/{id}
 
 
 def phone_key(phone: str) -> str:
-    """What a conversation is looked up by for a number (one place, for a keyed hash)."""
+    """What a conversation is looked up by for a number: the one place to make a keyed hash.
+
+    Today the look-up column and the number texted are the same column (``phone``);
+    with a keyed hash, the hash goes in a look-up column of its own and ``phone``
+    stays the (encrypted) number an answer is sent to.
+    """
     return phone
 
 
@@ -226,21 +231,25 @@ def answer_language(session: Session, tenant: Tenant, thread: ConversationThread
                     ) -> str | None:
     """The language a staff answer goes in: "cy", "en", or None (both, Welsh first).
 
-    The one place the inbox asks the citizen's language rule: the citizen's
-    recorded choice; else the language their latest reply was answered in; else
-    the tenant's default (:func:`services.inbound.autoreplies.language_for`).
+    What the citizen's language rule is given: their recorded choice for this
+    tenant, and the language their latest reply was answered in (which the rule
+    chose when the reply came); the rule itself is :func:`_language_rule`.
     """
-    from services.inbound import autoreplies, keywords
-
-    preference = session.get(LanguagePreference, (tenant.id, thread.phone))
-    if preference is not None and preference.language in ("cy", "en"):
-        return preference.language
-    last = session.scalars(sa.select(ConversationMessage.language).where(
+    preference = session.get(LanguagePreference, (tenant.id, phone_key(thread.phone)))
+    replied_in = session.scalars(sa.select(ConversationMessage.language).where(
         ConversationMessage.conversation_id == thread.id,
         ConversationMessage.direction == "in").order_by(
         ConversationMessage.at.desc()).limit(1)).first()
-    if last in ("cy", "en"):
-        return last
+    return _language_rule(tenant, preference.language if preference else None, replied_in)
+
+
+def _language_rule(tenant: Tenant, recorded: str | None, replied_in: str | None) -> str | None:
+    """The one place the inbox calls the platform's language rule (autoreplies)."""
+    from services.inbound import autoreplies, keywords
+
+    for choice in (recorded, replied_in):
+        if choice in ("cy", "en"):
+            return choice
     return autoreplies.language_for(keywords.Reading(""), tenant, None)
 
 
