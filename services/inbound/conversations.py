@@ -103,10 +103,13 @@ def record_reply(session: Session, tenant: Tenant, *, message_id: str, phone: st
                  language: str | None, received_at: dt.datetime,
                  context: Conversation | None, service_request: str | None,
                  answers: list[events.Event], service_code: str | None = None,
-                 inline_answer: str | None = None) -> ConversationThread:
+                 inline_answer: str | None = None, appointment_id: str | None = None,
+                 appointment_reference: str | None = None) -> ConversationThread:
     """A reply and what the platform answered, in the citizen's conversation (the caller
     commits).  A question opens it; ``answers`` are the ``notification.requested`` events
-    made for the reply; ``inline_answer`` the text answered at once in TwiML (HELP)."""
+    made for the reply; ``inline_answer`` the text answered at once in TwiML (HELP).
+    ``appointment_id``/``appointment_reference``: the appointment the reply acted on,
+    when it named one (else the reminded one, from the context)."""
     thread, created = _get_or_create(session, tenant.id, phone, received_at)
     if created and context is not None:
         # the text this first reply answers
@@ -119,8 +122,9 @@ def record_reply(session: Session, tenant: Tenant, *, message_id: str, phone: st
          language=language, keyword=keyword or service_code, action=action, reference=reference,
          service_request=service_request, inbound_message_id=message_id,
          campaign_id=context.campaign_id if context else None,
-         appointment_id=context.appointment_id if context else None,
-         appointment_reference=context.appointment_reference if context else None,
+         appointment_id=appointment_id or (context.appointment_id if context else None),
+         appointment_reference=appointment_reference or (
+             context.appointment_reference if context else None),
          status="received", at=received_at)
     if action in OPENS and thread.status != "open":
         thread.status, thread.opened_at, thread.closed_at = "open", received_at, None

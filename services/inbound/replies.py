@@ -210,7 +210,8 @@ def record(session: Session, tenant: Tenant, incoming: Incoming, reading: keywor
         keyword=plan.keyword, action=reply.action, reference=reference, language=reply.language,
         received_at=received_at, context=context, service_request=reply.request_reference,
         answers=[e for e in reply.out if e.type == "notification.requested"],
-        service_code=plan.service_code, inline_answer=inline)
+        service_code=plan.service_code, inline_answer=inline,
+        appointment_id=plan.appointment_id, appointment_reference=plan.appointment_reference)
     return Receipt(message_id=message_id, reference=reference, action=reply.action,
                    keyword=plan.keyword, reading=reading,
                    provider_answered=plan.provider_answered,

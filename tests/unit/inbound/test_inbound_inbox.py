@@ -341,3 +341,16 @@ def test_help_answered_at_once_by_twilio_is_in_the_conversation(client, auth, po
     assert (answer["kind"], answer["status"], answer["notification_id"]) == ("auto_reply", "sent",
                                                                              None)
     assert "STOP" in answer["body"] and answer["body"] in resp.data.decode()
+
+
+def test_an_appointment_reply_is_linked_to_the_appointment_and_opens_nothing(
+        client, auth, council, inbound, post_twilio):
+    appointment = str(uuid.uuid4())
+    sent(inbound, council[0].id, uuid.uuid4(), appointment_id=appointment,
+         appointment_reference="4821")
+    post_twilio(twilio_form("CANSLO 4821"))
+    body = the_conversation(client, auth)
+    [reply] = [m for m in body["messages"] if m["kind"] == "reply"]
+    assert (reply["action"], reply["appointment_id"], reply["appointment_reference"]) == (
+        "cancel", appointment, "4821")
+    assert body["status"] == "closed"
