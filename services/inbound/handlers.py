@@ -12,7 +12,7 @@ import functools
 
 from sqlalchemy.orm import Session
 
-from services.inbound import tenant_webhooks
+from services.inbound import conversations, tenant_webhooks
 from services.inbound.models import Conversation
 from shared import phone
 from shared.crypto import SecretBox
@@ -100,7 +100,8 @@ def routes(box: SecretBox | None = None) -> dict[str, list]:
     prepare = functools.partial(tenant_webhooks.prepare, box=box)
     return {
         **TENANCY_HANDLERS,
-        "notification.sent": [remember_last_sent],
+        # the context of the next reply; and the staff inbox (h2: conversations.py)
+        "notification.sent": [remember_last_sent, conversations.record_sent],
         "service_request.created": [prepare],
         "service_request.updated": [prepare],
         "inbound.message.received": [prepare],

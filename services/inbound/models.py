@@ -131,7 +131,10 @@ class ServiceRequest(Base):
     token: Mapped[str] = mapped_column(sa.String(36), unique=True)
     service_code: Mapped[str] = mapped_column(sa.String(64))
     status: Mapped[str] = mapped_column(sa.String(16), default="open")
+    # the team's notes (texted to the citizen, never public)
     status_notes: Mapped[str | None] = mapped_column(sa.Text)
+    # what Open311's public reads show as status_notes: set explicitly by the team
+    public_status_notes: Mapped[str | None] = mapped_column(sa.Text)
     description: Mapped[str | None] = mapped_column(EncryptedText)   # often a reply's text
     agency_responsible: Mapped[str | None] = mapped_column(sa.String(200))
     service_notice: Mapped[str | None] = mapped_column(sa.Text)
@@ -170,6 +173,78 @@ class ServiceRequestChange(Base):
     status_notes: Mapped[str | None] = mapped_column(sa.Text)
     changed_by: Mapped[str] = mapped_column(sa.String(64))
     changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# -- the staff inbox: conversations per citizen per tenant (services/inbound/conversations.py)
+
+CONVERSATION_STATUSES = ("open", "closed")
+
+
+class ConversationThread(Base):
+    """One citizen's conversation with one tenant: open while it waits for a person.
+
+    Beside :class:`Conversation` (the last text sent, the context a reply is read
+    in), not instead of it: that row is replaced by every send, this one keeps them.
+    """
+
+    __tablename__ = "conversation_threads"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "phone"),
+        sa.Index("ix_conversation_threads_tenant_last", "tenant_id", "last_message_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.String(36))
+    phone: Mapped[str] = mapped_column(sa.String(32))
+    status: Mapped[str] = mapped_column(sa.String(8), default="closed")
+    assigned_to: Mapped[str | None] = mapped_column(sa.String(320))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    opened_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_message_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConversationMessage(Base):
+    """One message in or out of a conversation, with what it was about."""
+
+    __tablename__ = "conversation_messages"
+    __table_args__ = (
+        sa.Index("ix_conversation_messages_conversation_at", "conversation_id", "at"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(sa.String(36))
+    tenant_id: Mapped[str] = mapped_column(sa.String(36))
+    direction: Mapped[str] = mapped_column(sa.String(3))          # in, out
+    # reply, auto_reply, notification, staff_answer, status_update
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    body: Mapped[str | None] = mapped_column(EncryptedText)
+    language: Mapped[str | None] = mapped_column(sa.String(2))
+    keyword: Mapped[str | None] = mapped_column(sa.String(32))
+    action: Mapped[str | None] = mapped_column(sa.String(32))
+    reference: Mapped[str | None] = mapped_column(sa.String(16))
+    service_request: Mapped[str | None] = mapped_column(sa.String(16))
+    campaign_id: Mapped[str | None] = mapped_column(sa.String(36))
+    appointment_id: Mapped[str | None] = mapped_column(sa.String(36))
+    appointment_reference: Mapped[str | None] = mapped_column(sa.String(64))
+    # an out message is the notification notify sends: one row per notification
+    notification_id: Mapped[str | None] = mapped_column(sa.String(36), unique=True)
+    inbound_message_id: Mapped[str | None] = mapped_column(sa.String(36), unique=True)
+    status: Mapped[str] = mapped_column(sa.String(16))             # received, requested, sent
+    author: Mapped[str | None] = mapped_column(sa.String(320))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ServiceTypeSet(Base):
+    """A tenant's own service types (``PUT /api/service-types``), replacing the defaults."""
+
+    __tablename__ = "service_type_sets"
+
+    tenant_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    # [{code, name: {cy, en}, description: {cy, en}, keywords: {cy: [], en: []}, group,
+    #   attributes: [...]}], in the tenant's order
+    types: Mapped[list] = mapped_column(sa.JSON, default=list)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 metadata = Base.metadata

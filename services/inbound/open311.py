@@ -12,8 +12,11 @@ jurisdiction, service code, request or token.
 
 ``service_request_id`` is the request's ``HYS-XXXXXX`` reference, the number
 the citizen was texted.  GETs need no key, as the standard says; but a reply
-is a citizen's own words, so the description, address, location and media of
-a request are shown only to a caller who passes the tenant's ``api_key``.
+is a citizen's own words, so a public read shows only what says what a request
+is and where it stands (``open311_format.PUBLIC_FIELDS``): ``status_notes`` is
+the notes the team set as public, never its own notes or answers; the
+description, address, location and media only to a caller who passes the
+tenant's ``api_key``.  Service types are the tenant's own (``catalogue.py``).
 """
 from __future__ import annotations
 
@@ -24,9 +27,8 @@ from flask import request
 from flask_smorest import Blueprint
 from werkzeug.exceptions import HTTPException
 
+from services.inbound import catalogue, keywords, open311_post, service_requests, vocabulary
 from services.inbound import open311_format as fmt
-from services.inbound import open311_post, service_requests
-from services.inbound.catalogue import SERVICE_TYPES
 from services.inbound.models import ServiceRequest
 from services.inbound.open311_format import Open311Error
 from shared.errors import ApiError
@@ -79,9 +81,14 @@ def blueprint(runtime: Runtime) -> Blueprint:
     def services(ext: str):
         """The service types (GET Service List)"""
         fmt.check(ext)
-        tenant_for(runtime, request.args)
-        return fmt.render(ext, "services", "service",
-                          [fmt.service_json(s) for s in SERVICE_TYPES.values()])
+        tenant = tenant_for(runtime, request.args)
+        with runtime.db.read() as session:
+            types = catalogue.for_tenant(session, tenant.id)
+            words = vocabulary.in_force(vocabulary.configured(session, tenant.id))
+        missed = [p for lang in ("cy", "en") for p in words[keywords.MISSED].get(lang, [])]
+        return fmt.render(ext, "services", "service", [
+            fmt.service_json(s, missed if s.code == catalogue.MISSED_COLLECTION else [])
+            for s in types.values()])
 
     @blp.route("/v2/services/<code>.<ext>", methods=["GET"])
     @blp.doc(parameters=[fmt.JURISDICTION])
@@ -89,8 +96,9 @@ def blueprint(runtime: Runtime) -> Blueprint:
     def service_definition(code: str, ext: str):
         """A service type's attributes (GET Service Definition)"""
         fmt.check(ext)
-        tenant_for(runtime, request.args)
-        service = SERVICE_TYPES.get(code)
+        tenant = tenant_for(runtime, request.args)
+        with runtime.db.read() as session:
+            service = catalogue.for_tenant(session, tenant.id).get(code)
         if service is None:
             raise Open311Error(404, f"service_code {code!r} was not found")
         return fmt.definition(ext, service)
@@ -105,8 +113,9 @@ def blueprint(runtime: Runtime) -> Blueprint:
         full = open311_post.key_matches(runtime, tenant, request.args.get("api_key"))
         with runtime.db.read() as session:
             rows = _query(session, tenant.id, request.args)
+            types = catalogue.for_tenant(session, tenant.id)
         return fmt.render(ext, "service_requests", "request",
-                          [fmt.request_json(r, full) for r in rows])
+                          [fmt.request_json(r, full, types) for r in rows])
 
     @blp.route("/v2/requests.<ext>", methods=["POST"])
     @blp.doc(requestBody=fmt.CREATE_FORM_DOC)
@@ -131,9 +140,11 @@ def blueprint(runtime: Runtime) -> Blueprint:
         full = open311_post.key_matches(runtime, tenant, request.args.get("api_key"))
         with runtime.db.read() as session:
             rows = service_requests.by_references(session, tenant.id, [ident])
+            types = catalogue.for_tenant(session, tenant.id)
         if not rows:
             raise Open311Error(404, f"service_request_id {ident!r} was not found")
-        return fmt.render(ext, "service_requests", "request", [fmt.request_json(rows[0], full)])
+        return fmt.render(ext, "service_requests", "request",
+                          [fmt.request_json(rows[0], full, types)])
 
     @blp.route("/v2/tokens/<token>.<ext>", methods=["GET"])
     @blp.doc(parameters=[fmt.JURISDICTION])

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 
 from flask import Response, request
 
-from services.inbound.catalogue import SERVICE_TYPES, ServiceType
+from services.inbound.catalogue import ServiceType
 from services.inbound.models import ServiceRequest
 
 FORMATS = ("xml", "json")
@@ -117,31 +117,55 @@ def attribute_json(a) -> dict:
             "values": [{"key": key, "name": name} for key, name in a.values]}
 
 
-def service_json(s: ServiceType) -> dict:
+def service_json(s: ServiceType, extra_keywords: list[str] = ()) -> dict:
+    """A service list entry; ``keywords`` the type's own phrases (and, for missed
+    collections, the MISSED reply words in force), comma separated."""
+    words = list(dict.fromkeys([*s.phrases(), *extra_keywords]))
     return {"service_code": s.code, "service_name": s.bilingual("name"),
             "description": s.bilingual("description"), "metadata": s.metadata,
-            "type": "realtime", "keywords": ", ".join(s.keywords), "group": s.group}
+            "type": "realtime", "keywords": ", ".join(words), "group": s.group}
 
 
 def w3c_time(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
-def request_json(r: ServiceRequest, full: bool) -> dict:
-    """A request as GET requests shows it; personal fields only when ``full``."""
-    service = SERVICE_TYPES.get(r.service_code)
-    return {
-        "service_request_id": r.reference, "status": r.status, "status_notes": r.status_notes,
+# What a public read (no api_key) shows of a request: GeoReport v2's fields that say
+# what the request is and where it stands, none that identify or quote the citizen.
+PUBLIC_FIELDS = ("service_request_id", "status", "status_notes", "service_name",
+                 "service_code", "agency_responsible", "service_notice",
+                 "requested_datetime", "updated_datetime", "expected_datetime")
+# Shown only with the tenant's api_key (null otherwise): the citizen's words, their
+# home (a missed bin's address is where someone lives), the photo they took.
+PRIVATE_FIELDS = ("description", "address", "address_id", "zipcode", "lat", "long",
+                  "media_url")
+
+
+def request_json(r: ServiceRequest, full: bool, services: dict[str, ServiceType]) -> dict:
+    """A request as GET requests shows it.
+
+    Without the key (``full`` false): :data:`PUBLIC_FIELDS` only, and ``status_notes``
+    is the notes the team set as public (``public_status_notes``), never its own notes
+    or answers to the citizen.  With the tenant's key: the full record, the team's
+    notes as ``status_notes``.
+    """
+    service = services.get(r.service_code)
+    body = {
+        "service_request_id": r.reference, "status": r.status,
+        "status_notes": (r.status_notes or r.public_status_notes) if full
+        else r.public_status_notes,
         "service_name": service.bilingual("name") if service else r.service_code,
-        "service_code": r.service_code, "description": r.description if full else None,
+        "service_code": r.service_code, "description": r.description,
         "agency_responsible": r.agency_responsible, "service_notice": r.service_notice,
         "requested_datetime": w3c_time(r.requested_at),
         "updated_datetime": w3c_time(r.updated_at),
         "expected_datetime": w3c_time(r.expected_at),
-        "address": r.address if full else None, "address_id": r.address_id if full else None,
-        "zipcode": r.zipcode if full else None, "lat": r.lat if full else None,
-        "long": r.long if full else None, "media_url": r.media_url if full else None,
+        "address": r.address, "address_id": r.address_id, "zipcode": r.zipcode,
+        "lat": r.lat, "long": r.long, "media_url": r.media_url,
     }
+    if not full:
+        body.update({name: None for name in PRIVATE_FIELDS})
+    return body
 
 
 def comma_list(raw: str | None) -> list[str]:

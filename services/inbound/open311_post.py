@@ -13,8 +13,8 @@ import re
 
 import sqlalchemy as sa
 
-from services.inbound import service_requests
-from services.inbound.catalogue import SERVICE_TYPES, Attribute, ServiceType
+from services.inbound import catalogue, service_requests
+from services.inbound.catalogue import Attribute, ServiceType
 from services.inbound.open311_format import Open311Error, comma_list
 from services.inbound.schemas import CONTROL_CHARACTERS
 from shared import phone
@@ -64,7 +64,8 @@ def create(runtime: Runtime, tenant: Tenant, req):
     code = (form.get("service_code") or "").strip()
     if not code:
         raise Open311Error(400, "service_code was not provided")
-    service = SERVICE_TYPES.get(code)
+    with runtime.db.read() as session:
+        service = catalogue.for_tenant(session, tenant.id).get(code)
     if service is None:
         raise Open311Error(404, f"service_code {code!r} was not found")
     fields = {**_location(form), **_person(form), **_report(form)}

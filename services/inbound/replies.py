@@ -31,6 +31,8 @@ from sqlalchemy.orm import Session
 
 from services.inbound import (
     autoreplies,
+    catalogue,
+    conversations,
     keywords,
     reply_texts,
     routing,
@@ -128,6 +130,7 @@ class Replies:
             wording = reply_texts.load(session, tenant.id)
             context = conversation(session, tenant.id, incoming.from_number)
             preference = language_preference(session, tenant.id, incoming.from_number)
+            service_types = catalogue.for_tenant(session, tenant.id)
         reading, provider_intent = read_keyword(incoming.body, incoming.opt_out_type, words)
         citizen = None
         if provider_intent is None and reading.intent not in (keywords.STOP, keywords.START):
@@ -135,6 +138,8 @@ class Replies:
             citizen = self.lookups.citizen(tenant.id, incoming.from_number)
         plan = routing.decide(reading, incoming.body, context, provider_intent,
                               bookings_of(citizen))
+        # the tenant's own service types, by their keywords (catalogue.py)
+        plan = catalogue.plan_for(plan, incoming.body, service_types)
         facts = self.look_up(plan, tenant.id, incoming.from_number, citizen)
         language = answer_language(plan, reading, context, preference, facts)
         with self.db.transaction() as session:
@@ -249,6 +254,14 @@ def record(session: Session, tenant: Tenant, incoming: Incoming, reading: keywor
     outbox.add(session, *reply.out)
     inline = autoreplies.inline_answer(tenant, incoming.provider, plan.keyword, reading,
                                        plan.provider_answered, language, wording)
+    # the staff inbox (conversations.py): the reply and its answers; a question opens it
+    conversations.record_reply(
+        session, tenant, message_id=message_id, phone=incoming.from_number, body=incoming.body,
+        keyword=plan.keyword, action=reply.action, reference=reference, language=reply.language,
+        received_at=received_at, context=context, service_request=reply.request_reference,
+        answers=[e for e in reply.out if e.type == "notification.requested"],
+        service_code=plan.service_code, inline_answer=inline,
+        appointment_id=plan.appointment_id, appointment_reference=plan.appointment_reference)
     return Receipt(message_id=message_id, reference=reference, action=reply.action,
                    keyword=plan.keyword, reading=reading,
                    provider_answered=plan.provider_answered,
@@ -375,6 +388,13 @@ def _language(session, reply: _Reply, plan: routing.Plan, facts, provider) -> No
     reply.answer = reply.compose(plan.action)
 
 
+def _report(session, reply: _Reply, plan: routing.Plan, facts, provider) -> None:
+    """A request of one of the tenant's own service types (h2: catalogue.plan_for)."""
+    request = _request(session, reply, plan.service_code, description=reply.incoming.body)
+    service = catalogue.for_tenant(session, reply.tenant.id)[plan.service_code]
+    reply.answer = catalogue.logged_answer(reply.tenant.name, request.reference, service)
+
+
 def _request(session, reply: _Reply, service_code: str, **fields):
     request = service_requests.create(
         session, reply.tenant.id, service_code=service_code, source="sms",
@@ -402,5 +422,5 @@ ACTIONS = {
     routing.CONFIRM: _appointment, routing.CANCEL: _appointment,
     routing.REARRANGE: _appointment, routing.UNRECOGNISED: _unrecognised,
     routing.CANCEL_HOW: _cancel_how, routing.LANGUAGE_CY: _language,
-    routing.LANGUAGE_EN: _language,
+    routing.LANGUAGE_EN: _language, routing.REPORT: _report,
 }

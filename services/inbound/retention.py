@@ -4,6 +4,11 @@ Once a tenant's ``retention_days`` (default 7, Europe/London days) are over:
 
 * ``inbound_messages`` — the citizen's number and words — go whole, and so does
   ``conversations`` (which text a reply from that number answers);
+* the staff inbox: each ``conversation_messages`` row (a reply, an answer, a
+  text sent) goes the period after it was written, like the reply itself; the
+  conversation (``conversation_threads``: the number, its status and assignee)
+  goes whole once its *last* message is that old, open or closed (a question
+  left unanswered that long is still the open service request the reply made);
 * ``service_requests`` are the council's record of work and stay, with their
   reference, service, status, dates, status notes and location, so Open311 lists,
   statuses and the figures still work; but once a request is **closed**, the
@@ -22,7 +27,13 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 
-from services.inbound.models import Conversation, InboundMessage, ServiceRequest
+from services.inbound.models import (
+    Conversation,
+    ConversationMessage,
+    ConversationThread,
+    InboundMessage,
+    ServiceRequest,
+)
 from shared import retention
 from shared.db import Database
 
@@ -33,6 +44,9 @@ CITIZEN_COLUMNS = ("phone", "email", "first_name", "last_name", "account_id", "d
 PERSONAL_DATA = (
     retention.PersonalData(InboundMessage, "received_at"),
     retention.PersonalData(Conversation, "sent_at"),
+    retention.PersonalData(ConversationMessage, "at"),
+    retention.PersonalData(ConversationThread, "last_message_at",
+                           dependents=((ConversationMessage, "conversation_id"),)),
     retention.PersonalColumns(ServiceRequest, "updated_at", CITIZEN_COLUMNS,
                               when=lambda model: model.status == "closed"),
 )

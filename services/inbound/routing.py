@@ -34,6 +34,8 @@ CONFIRM, CANCEL, REARRANGE, CANCEL_HOW = "confirm", "cancel", "rearrange", "canc
 # appointments): nothing changes, the citizen is told, and it goes to the team
 UNRECOGNISED = "unrecognised"
 LANGUAGE_CY, LANGUAGE_EN = "language_cy", "language_en"
+# a request of one of the tenant's own service types, by its keywords (catalogue.plan_for)
+REPORT = "report"
 
 APPOINTMENT_INTENTS = (keywords.CONFIRM, keywords.CANCEL, keywords.REARRANGE)
 _ACTION_FOR = {keywords.CONFIRM: CONFIRM, keywords.CANCEL: CANCEL,
@@ -85,6 +87,8 @@ class Plan:
     answer: str | None = None
     # why a reply that looked like something else became a question
     note: str | None = None
+    # REPORT: the tenant's service type the text named (catalogue.plan_for)
+    service_code: str | None = None
 
     @property
     def appointment_id(self) -> str | None:

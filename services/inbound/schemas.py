@@ -85,7 +85,11 @@ class ServiceRequestPatch(Strict):
     """The team's change to a request; the citizen is texted unless told otherwise."""
 
     status = fields.String(validate=validate.OneOf(("open", "closed")))
-    status_notes = Text(allow_none=True, validate=validate.Length(max=1000))
+    status_notes = Text(allow_none=True, validate=validate.Length(max=1000), metadata={
+        "description": "the team's notes: never public (texted to the citizen on a change)"})
+    public_status_notes = Text(allow_none=True, validate=validate.Length(max=1000), metadata={
+        "description": "what Open311's public reads show as status_notes; set explicitly, "
+                       "never personal data"})
     agency_responsible = fields.String(allow_none=True, validate=validate.Length(max=200))
     service_notice = Text(allow_none=True, validate=validate.Length(max=1000))
     expected_at = fields.AwareDateTime(allow_none=True, default_timezone=dt.UTC)
@@ -121,6 +125,7 @@ class ServiceRequestOut(Schema):
     service_code = fields.String()
     status = fields.String()
     status_notes = fields.String(allow_none=True)
+    public_status_notes = fields.String(allow_none=True)
     description = fields.String(allow_none=True)
     source = fields.String(allow_none=True)
     phone = fields.String(allow_none=True)
@@ -162,3 +167,181 @@ class LanguagePreferenceOut(Schema):
 
 class LanguagePreferenceList(Schema):
     language_preferences = fields.List(fields.Nested(LanguagePreferenceOut))
+
+
+# -- conversations: the staff inbox (GET/PATCH /api/conversations, answers by SMS) ----------
+
+CONVERSATION_STATUSES = ("open", "closed")
+MESSAGE_DIRECTIONS = ("in", "out")
+# reply: the citizen's text; auto_reply: the platform's own answer to it; notification:
+# a text notify sent (a reminder, a campaign), as inbound heard it; staff_answer: a
+# person's answer through POST .../messages; status_update: "your report ... was closed"
+MESSAGE_KINDS = ("reply", "auto_reply", "notification", "staff_answer", "status_update")
+ANSWER_MAX = 918        # six concatenated GSM-7 fragments; notify refuses longer SMS anyway
+
+
+class ConversationFilters(Strict):
+    status = fields.String(validate=validate.OneOf(CONVERSATION_STATUSES))
+    assigned_to = fields.String(validate=validate.Length(min=1, max=320),
+                                metadata={"description": "exactly this staff identity"})
+    assigned = fields.Boolean(metadata={"description": "true: assigned to someone; "
+                                                       "false: assigned to nobody"})
+    keyword = fields.String(validate=validate.Length(min=1, max=32), metadata={
+        "description": "a reply in the conversation was read as this intent or action "
+                       "(question, missed, when, help, confirm, cancel, opt_out, ...)"})
+    since = fields.AwareDateTime(default_timezone=dt.UTC, metadata={
+        "description": "last message at or after this time (ISO 8601)"})
+    until = fields.AwareDateTime(default_timezone=dt.UTC, metadata={
+        "description": "last message before this time (ISO 8601)"})
+    older_than = fields.UUID(metadata={"description": "the next page: the id of the last "
+                                                      "conversation of this one"})
+    page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=250))
+
+
+class ConversationPatch(Strict):
+    """Assign (free text: a staff member's identity or email; null unassigns), close, reopen."""
+
+    assigned_to = Text(allow_none=True, validate=validate.Length(min=1, max=320))
+    status = fields.String(validate=validate.OneOf(CONVERSATION_STATUSES))
+
+
+class AnswerIn(Strict):
+    """A staff answer, sent by SMS through notify in the conversation's ``language``.
+
+    ``body`` is one text for whichever language the conversation is in; or give
+    ``body_cy`` and ``body_en`` and the one the citizen reads is sent (both, Welsh
+    first, when ``language`` is null).  A language the citizen reads that is not
+    given is a 400 naming the field.
+    """
+
+    body = Text(validate=validate.Length(min=1, max=ANSWER_MAX))
+    body_cy = Text(validate=validate.Length(min=1, max=ANSWER_MAX))
+    body_en = Text(validate=validate.Length(min=1, max=ANSWER_MAX))
+    author = Text(validate=validate.Length(min=1, max=320), metadata={
+        "description": "who answered (staff identity or email); the API key's name if absent"})
+
+
+class ConversationMessageOut(Schema):
+    id = fields.String()
+    direction = fields.String(metadata={"enum": list(MESSAGE_DIRECTIONS)})
+    kind = fields.String(metadata={"enum": list(MESSAGE_KINDS)})
+    # null for a notification whose words inbound never saw (notify keeps those)
+    body = fields.String(allow_none=True)
+    language = fields.String(allow_none=True, metadata={"description": "cy, en, or null "
+                                                        "(bilingual, Welsh first)"})
+    keyword = fields.String(allow_none=True)
+    action = fields.String(allow_none=True)
+    reference = fields.String(allow_none=True, metadata={"description": "the HYS- reference "
+                                                         "the citizen was given"})
+    service_request = fields.String(allow_none=True, metadata={
+        "description": "the HYS- reference of the service request this reply made"})
+    campaign_id = fields.String(allow_none=True)
+    appointment_id = fields.String(allow_none=True)
+    appointment_reference = fields.String(allow_none=True)
+    notification_id = fields.String(allow_none=True)
+    status = fields.String(metadata={"description": "in: received; out: requested, then "
+                                                    "sent (as notify reports it)"})
+    author = fields.String(allow_none=True)
+    at = fields.String()
+
+
+class ConversationOut(Schema):
+    id = fields.String()
+    phone = fields.String()
+    status = fields.String(metadata={"enum": list(CONVERSATION_STATUSES)})
+    assigned_to = fields.String(allow_none=True)
+    language = fields.String(allow_none=True, metadata={
+        "description": "the language a staff answer goes in: cy, en, or null (both, Welsh "
+                       "first)"})
+    opened_at = fields.String(allow_none=True)
+    closed_at = fields.String(allow_none=True)
+    last_message_at = fields.String()
+    created_at = fields.String()
+    message_count = fields.Integer()
+    last_message = fields.Nested(ConversationMessageOut, allow_none=True)
+
+
+class ConversationDetail(ConversationOut):
+    messages = fields.List(fields.Nested(ConversationMessageOut),
+                           metadata={"description": "newest first"})
+
+
+class ConversationList(Schema):
+    conversations = fields.List(fields.Nested(ConversationOut))
+    links = fields.Nested(NextLink)
+
+
+# -- service types: the tenant's own catalogue ------------------------------------------
+
+class LocalisedText(Strict):
+    cy = Text(required=True, validate=validate.Length(min=1, max=200))
+    en = Text(required=True, validate=validate.Length(min=1, max=200))
+
+
+class LocalisedLongText(Strict):
+    cy = Text(load_default="", validate=validate.Length(max=1000))
+    en = Text(load_default="", validate=validate.Length(max=1000))
+
+
+class LocalisedPhrases(Strict):
+    cy = fields.List(fields.String(validate=validate.Length(min=1, max=40)),
+                     load_default=list, validate=validate.Length(max=30))
+    en = fields.List(fields.String(validate=validate.Length(min=1, max=40)),
+                     load_default=list, validate=validate.Length(max=30))
+
+
+class AttributeValue(Strict):
+    key = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
+
+
+class ServiceAttribute(Strict):
+    """One Open311 attribute (GeoReport v2 service definition)."""
+
+    code = fields.String(required=True, validate=[validate.Length(min=1, max=64),
+                                                  validate.Regexp(r"^[A-Za-z0-9_\-]+$")])
+    datatype = fields.String(required=True, validate=validate.OneOf(
+        ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")))
+    description = Text(required=True, validate=validate.Length(min=1, max=500))
+    required = fields.Boolean(load_default=False)
+    order = fields.Integer(load_default=None, validate=validate.Range(min=1, max=1000))
+    datatype_description = Text(load_default=None, allow_none=True,
+                                validate=validate.Length(max=200))
+    variable = fields.Boolean(load_default=True)
+    values = fields.List(fields.Nested(AttributeValue), load_default=list)
+
+
+class ServiceTypeIn(Strict):
+    code = fields.String(required=True, validate=[validate.Length(min=1, max=64),
+                                                  validate.Regexp(r"^[a-z0-9_\-]+$", error=(
+                                                      "lower-case letters, digits, _ and -"))])
+    name = fields.Nested(LocalisedText, required=True)
+    description = fields.Nested(LocalisedLongText, load_default=None)
+    keywords = fields.Nested(LocalisedPhrases, load_default=None, metadata={
+        "description": "phrases that, at the start of a citizen's text, make a request of "
+                       "this type (the rest is its description)"})
+    group = Text(load_default="", validate=validate.Length(max=100))
+    metadata = fields.Boolean(load_default=None, metadata={
+        "description": "GeoReport v2: true when the type has attributes; if given, must "
+                       "agree with attributes"})
+    attributes = fields.List(fields.Nested(ServiceAttribute), load_default=list)
+
+
+class ServiceTypesPut(Strict):
+    service_types = fields.List(fields.Nested(ServiceTypeIn), required=True,
+                                validate=validate.Length(min=1, max=100))
+
+
+class ServiceTypeOut(Schema):
+    code = fields.String()
+    name = fields.Dict()
+    description = fields.Dict()
+    keywords = fields.Dict()
+    group = fields.String()
+    metadata = fields.Boolean()
+    attributes = fields.List(fields.Dict())
+
+
+class ServiceTypeList(Schema):
+    service_types = fields.List(fields.Nested(ServiceTypeOut))
+    customised = fields.Boolean(metadata={"description": "false: the platform's defaults"})

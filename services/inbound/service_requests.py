@@ -14,7 +14,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.inbound.catalogue import SERVICE_TYPES
+from services.inbound import catalogue
 from services.inbound.models import (
     REQUEST_STATUSES,
     Reference,
@@ -48,7 +48,7 @@ def create(session: Session, tenant_id: str, *, service_code: str, source: str,
            changed_by: str, cid: str | None = None, reference: str | None = None,
            **fields) -> ServiceRequest:
     """A new open request with its first history row and ``service_request.created``."""
-    if service_code not in SERVICE_TYPES:
+    if service_code not in catalogue.for_tenant(session, tenant_id):
         raise ValidationError(f"service_code {service_code!r} is not a service of this tenant")
     now = utcnow()
     request = ServiceRequest(
@@ -110,7 +110,8 @@ def as_json(request: ServiceRequest, changes: list[ServiceRequestChange] | None 
     body = {
         "id": request.id, "reference": request.reference, "token": request.token,
         "service_code": request.service_code, "status": request.status,
-        "status_notes": request.status_notes, "description": request.description,
+        "status_notes": request.status_notes,
+        "public_status_notes": request.public_status_notes, "description": request.description,
         "source": request.source, "phone": request.phone, "email": request.email,
         "first_name": request.first_name, "last_name": request.last_name,
         "address": request.address, "address_id": request.address_id,

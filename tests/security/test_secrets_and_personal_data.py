@@ -262,6 +262,7 @@ def _age_and_purge(w: World) -> None:
                                              "created_at", "bulk_jobs": "created_at"}),
                         (w.platform.inbound, {"inbound_messages": "received_at",
                                               "conversations": "sent_at",
+                                              "conversation_threads": "last_message_at",
                                               "service_requests": "updated_at"}),
                         (w.platform.scheduler, {"appointments": "starts_at"})):
         with svc.runtime.db.transaction() as session:

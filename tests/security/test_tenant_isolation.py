@@ -35,6 +35,11 @@ BY_ID: dict[tuple[str, str, str], tuple[str, dict | None]] = {
     ("inbound", "/api/service-requests/<ident>", "GET"): ("/api/service-requests/{service_request}", None),
     ("inbound", "/api/service-requests/<ident>", "PATCH"):
         ("/api/service-requests/{service_request}", {"status": "closed"}),
+    ("inbound", "/api/conversations/<ident>", "GET"): ("/api/conversations/{conversation}", None),
+    ("inbound", "/api/conversations/<ident>", "PATCH"):
+        ("/api/conversations/{conversation}", {"status": "closed", "assigned_to": "taken over"}),
+    ("inbound", "/api/conversations/<ident>/messages", "POST"):
+        ("/api/conversations/{conversation}/messages", {"body": "taken over"}),
     ("inbound", "/open311/v2/requests/<ident>.<ext>", "GET"):
         ("/open311/v2/requests/{open311_request}.json?jurisdiction_id={a_slug}&api_key={a_key}", None),
     ("inbound", "/open311/v2/tokens/<token>.<ext>", "GET"):
@@ -78,7 +83,7 @@ LISTS = {
     "notify": ["/v2/notifications", "/v2/templates", "/api/templates", "/api/suppressions",
                "/v2/received-text-messages"],
     "inbound": ["/api/service-requests", "/api/language-preferences", "/api/keywords",
-                "/api/reply-texts",
+                "/api/reply-texts", "/api/conversations",
                 "/open311/v2/requests.json?jurisdiction_id={a_slug}&api_key={a_key}"],
     "scheduler": ["/api/campaigns", "/api/rounds", "/api/subscribers", "/api/appointments"],
 }

@@ -118,6 +118,8 @@ def _inbound_rows(w: World, o: Owner) -> None:
         rows = listed.get("service_requests", listed) if isinstance(listed, dict) else listed
         return [r for r in rows if r.get("source") == "sms"]
     o.ids["service_request"] = eventually(from_text, message="a service request from the text")[0]["id"]
+    o.ids["conversation"] = requests.get(inbound + "/api/conversations", headers=o.headers(),
+                                         timeout=10).json()["conversations"][0]["id"]
 
 
 def _scheduler_rows(w: World, o: Owner) -> None:
