@@ -12,7 +12,7 @@ from flask_smorest import Blueprint
 
 from services.inbound import autoreplies, schemas, service_requests, vocabulary
 from services.inbound.models import LanguagePreference, ServiceRequest
-from shared import outbox, phone
+from shared import outbox, pii
 from shared.errors import ApiError
 from shared.http import authenticated, iso
 from shared.runtime import Runtime
@@ -122,10 +122,9 @@ def blueprint(runtime: Runtime) -> Blueprint:
         """The languages citizens chose by text (CYMRAEG / ENGLISH), newest first"""
         caller = _caller(runtime)
         q = sa.select(LanguagePreference).where(LanguagePreference.tenant_id == caller.tenant_id)
-        if args.get("phone"):
-            q = q.where(LanguagePreference.phone == (phone.try_normalise(args["phone"])
-                                                     or args["phone"]))
         with runtime.db.read() as session:
+            if args.get("phone"):
+                q = q.where(LanguagePreference.phone_hash == pii.lookup_hash(session, args["phone"]))
             rows = session.scalars(q.order_by(LanguagePreference.updated_at.desc()).limit(1000))
             return {"language_preferences": [
                 {"phone": r.phone, "language": r.language, "source": r.source,

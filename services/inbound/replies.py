@@ -30,7 +30,7 @@ from services.inbound import autoreplies, keywords, routing, service_requests, v
 from services.inbound.catalogue import MISSED_COLLECTION, QUESTION
 from services.inbound.models import Conversation, InboundMessage, LanguagePreference
 from services.inbound.scheduler_client import Lookup, SchedulerLookups, next_collection_of
-from shared import events, outbox
+from shared import events, outbox, pii
 from shared.db import Database, insert_for, utcnow
 from shared.tenancy import Tenant
 
@@ -130,15 +130,20 @@ def received_before(session: Session, provider: str, reference: str) -> bool:
 
 
 def conversation(session: Session, tenant_id: str, phone: str) -> routing.Context | None:
-    row = session.get(Conversation, (tenant_id, phone))
+    row = find_conversation(session, tenant_id, phone)
     if row is None:
         return None
     return routing.Context(row.notification_id, row.campaign_id, row.appointment_id,
                            row.appointment_reference, row.sent_at)
 
 
+def find_conversation(session: Session, tenant_id: str, phone: str) -> Conversation | None:
+    """The last text sent to ``phone`` from this tenant (found by the number's keyed hash)."""
+    return session.get(Conversation, (tenant_id, pii.lookup_hash(session, phone)))
+
+
 def language_preference(session: Session, tenant_id: str, phone: str) -> str | None:
-    row = session.get(LanguagePreference, (tenant_id, phone))
+    row = session.get(LanguagePreference, (tenant_id, pii.lookup_hash(session, phone)))
     return row.language if row else None
 
 
@@ -177,7 +182,7 @@ def record(session: Session, tenant: Tenant, incoming: Incoming, reading: keywor
         reply.out.append(events.make(SUBSCRIPTION_EVENTS[plan.action], tenant.id, cid,
                                      recipient=incoming.from_number, channel="sms",
                                      source="reply"))
-    context = session.get(Conversation, (tenant.id, incoming.from_number))
+    context = find_conversation(session, tenant.id, incoming.from_number)
     reply.out.append(events.make(
         "inbound.message.received", tenant.id, cid, message_id=message_id,
         provider_reference=incoming.reference, from_number=incoming.from_number,
@@ -290,10 +295,11 @@ def _cancel_how(session, reply: _Reply, plan, facts, provider) -> None:
 def _language(session, reply: _Reply, plan: routing.Plan, facts, provider) -> None:
     phone = reply.incoming.from_number
     stmt = insert_for(session, LanguagePreference).values(
-        tenant_id=reply.tenant.id, phone=phone, language=reply.language, source="reply",
-        message_id=reply.message_id, updated_at=utcnow())
+        tenant_id=reply.tenant.id, phone=phone, phone_hash=pii.lookup_hash(session, phone),
+        language=reply.language, source="reply", message_id=reply.message_id,
+        updated_at=utcnow())
     session.execute(stmt.on_conflict_do_update(
-        index_elements=["tenant_id", "phone"],
+        index_elements=["tenant_id", "phone_hash"],
         set_={k: stmt.excluded[k] for k in ("language", "source", "message_id", "updated_at")}))
     reply.out.append(events.make(LANGUAGE_EVENT, reply.tenant.id, reply.cid,
                                  recipient=phone, channel="sms", language=reply.language,
