@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy.types import String, TypeDecorator
+
 from shared import phone
 
 HASH_LENGTH = 64      # hex HMAC-SHA256: the sibling columns are String(64)
@@ -75,6 +77,23 @@ def _attribute_digest(box, key: str, value: Any) -> str | None:
     return box.lookup_digest(b"attribute\x00" + key.encode() + b"\x00" + text.encode())
 
 
+class AttributeHashParam(TypeDecorator):
+    """A bound parameter holding an attribute value that reaches the database as its
+    keyed hash, with the key of the engine the statement runs on."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, key: str):
+        super().__init__()
+        self.key = key
+
+    def process_bind_param(self, value, dialect):
+        from shared.db import box_of
+
+        return _attribute_digest(box_of(dialect), self.key, value)
+
+
 def attribute_hashes(bind, attributes: dict | None) -> dict[str, str]:
     """``{key: attribute_hash}`` for every non-null attribute."""
     out = {}
@@ -83,6 +102,34 @@ def attribute_hashes(bind, attributes: dict | None) -> dict[str, str]:
         if digest is not None:
             out[key] = digest
     return out
+
+
+def hash_of(source: str):
+    """A column default: the keyed hash of the row's ``source`` column, so every INSERT
+    (the ORM, Core, executemany, multi-row VALUES) fills the hash column by itself."""
+    def default(context):
+        value = context.get_current_parameters().get(source)
+        if value is None or not str(value).strip():
+            return None
+        from shared.db import box_of
+
+        return _contact_digest(box_of(context.dialect), str(value))
+    return default
+
+
+def attribute_hashes_of(source: str):
+    """A column default: ``{key: attribute_hash}`` of the row's ``source`` attributes."""
+    def default(context):
+        from shared.db import box_of
+
+        box = box_of(context.dialect)
+        out = {}
+        for key, value in (context.get_current_parameters().get(source) or {}).items():
+            digest = _attribute_digest(box, key, value)
+            if digest is not None:
+                out[key] = digest
+        return out
+    return default
 
 
 def keep_hashed(model, contacts: dict[str, str], attributes: tuple[str, str] | None = None

@@ -55,7 +55,8 @@ class Conversation(Base):
     __tablename__ = "conversations"
 
     tenant_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
-    recipient_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    recipient_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True,
+                                                default=pii.hash_of("recipient"))
     recipient: Mapped[str] = mapped_column(EncryptedText)
     notification_id: Mapped[str] = mapped_column(sa.String(36))
     campaign_id: Mapped[str | None] = mapped_column(sa.String(36))
@@ -93,7 +94,8 @@ class LanguagePreference(Base):
     __tablename__ = "language_preferences"
 
     tenant_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
-    phone_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    phone_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True,
+                                            default=pii.hash_of("phone"))
     phone: Mapped[str] = mapped_column(EncryptedText)
     language: Mapped[str] = mapped_column(sa.String(2))
     source: Mapped[str] = mapped_column(sa.String(16), default="reply")

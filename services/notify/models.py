@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared import pii
-from shared.db import EncryptedText, UTCDateTime, new_metadata, utcnow
+from shared.db import EncryptedJSON, EncryptedText, UTCDateTime, new_metadata, utcnow
 
 STATUSES = ("created", "sending", "sent", "delivered", "permanent-failure",
             "temporary-failure", "technical-failure", "suppressed", "deferred")
@@ -110,7 +110,8 @@ class Suppression(Base):
 
     tenant_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     channel: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
-    recipient_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    recipient_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True,
+                                                default=pii.hash_of("recipient"))
     recipient: Mapped[str] = mapped_column(EncryptedText)
     source: Mapped[str] = mapped_column(sa.String(32), default="reply")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -154,7 +155,7 @@ class BulkJob(Base):
     total_rows: Mapped[int] = mapped_column(sa.Integer, default=0)
     accepted: Mapped[int] = mapped_column(sa.Integer, default=0)
     rejected: Mapped[int] = mapped_column(sa.Integer, default=0)
-    errors: Mapped[list] = mapped_column(sa.JSON, default=list)
+    errors: Mapped[list] = mapped_column(EncryptedJSON, default=list)    # may quote recipients
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 

@@ -31,7 +31,7 @@ from services.scheduler.recurrence import (
     parse_time,
     shift_local,
 )
-from shared import phone
+from shared import phone, pii
 from shared.db import utcnow
 from shared.errors import Conflict, NotFound, ValidationError
 from shared.http import iso
@@ -178,9 +178,17 @@ def _apply(appt: Appointment, campaign: Campaign, args: dict, now: dt.datetime) 
         raise ValidationError("email is required: the campaign sends emails")
 
 
+def same_contact(session: Session, phone_: str | None, email: str | None):
+    """The SQL condition "this patient's appointments": by the keyed hash of their phone
+    (or, with none, their email); the contact itself is encrypted (shared.pii)."""
+    if phone_:
+        return Appointment.phone_hash == pii.lookup_hash(session, phone_)
+    return Appointment.email_hash == pii.lookup_hash(session, email)
+
+
 def _reply_code(session: Session, tenant_id: str, appt: Appointment) -> str:
     """Four digits, different from this citizen's other live appointments' codes."""
-    contact = Appointment.phone == appt.phone if appt.phone else Appointment.email == appt.email
+    contact = same_contact(session, appt.phone, appt.email)
     taken = set(session.scalars(sa.select(Appointment.reply_code).where(
         Appointment.tenant_id == tenant_id, contact, Appointment.status.in_(LIVE))))
     while True:

@@ -14,7 +14,7 @@ from flask_smorest import Blueprint
 
 from services.scheduler import rounds, schemas
 from services.scheduler.models import Subscriber
-from shared import phone
+from shared import phone, pii
 from shared.db import utcnow
 from shared.errors import NotFound, ValidationError
 from shared.http import require_admin
@@ -44,7 +44,8 @@ def blueprint(runtime: Runtime) -> Blueprint:
         tid, number = _tenant(tenant_id), _phone()
         with runtime.db.read() as session:
             sub = session.scalars(sa.select(Subscriber).where(
-                Subscriber.tenant_id == tid, Subscriber.phone == number)).first()
+                Subscriber.tenant_id == tid,
+                Subscriber.phone_hash == pii.lookup_hash(session, number))).first()
             if sub is None:
                 raise NotFound()
             return {"id": sub.id, "phone": sub.phone, "email": sub.email,
