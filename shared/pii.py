@@ -104,11 +104,23 @@ def attribute_hashes(bind, attributes: dict | None) -> dict[str, str]:
     return out
 
 
+def _row_value(context, source: str):
+    """The value the row being inserted gives ``source`` (None if it gives none)."""
+    try:
+        return context.get_current_parameters().get(source)
+    except KeyError:
+        # SQLAlchemy 2.1 fails to isolate a multi-row VALUES group when the statement's
+        # keys are columns: read the group's own parameter (``phone_m1``) instead
+        params, column = context.current_parameters, context.current_column
+        index = column.index + 1 if getattr(column, "_is_multiparam_column", False) else 0
+        return params.get(f"{source}_m{index}", params.get(source) if index == 0 else None)
+
+
 def hash_of(source: str):
     """A column default: the keyed hash of the row's ``source`` column, so every INSERT
     (the ORM, Core, executemany, multi-row VALUES) fills the hash column by itself."""
     def default(context):
-        value = context.get_current_parameters().get(source)
+        value = _row_value(context, source)
         if value is None or not str(value).strip():
             return None
         from shared.db import box_of
@@ -124,7 +136,7 @@ def attribute_hashes_of(source: str):
 
         box = box_of(context.dialect)
         out = {}
-        for key, value in (context.get_current_parameters().get(source) or {}).items():
+        for key, value in (_row_value(context, source) or {}).items():
             digest = _attribute_digest(box, key, value)
             if digest is not None:
                 out[key] = digest
