@@ -13,6 +13,7 @@ for an email address (docs/personal-data.md lists the columns).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from sqlalchemy.types import String, TypeDecorator
@@ -20,6 +21,7 @@ from sqlalchemy.types import String, TypeDecorator
 from shared import phone
 
 HASH_LENGTH = 64      # hex HMAC-SHA256: the sibling columns are String(64)
+_UK_E164 = re.compile(r"\+44[1-9][0-9]{9}")
 
 
 def lookup_form(value: str) -> str:
@@ -29,6 +31,10 @@ def lookup_form(value: str) -> str:
     text = value.strip()
     if "@" in text:
         return text.casefold()
+    if _UK_E164.fullmatch(text):
+        # already what normalise() gives (or, if invalid, what the fallback gives): every
+        # stored number is E.164, and parsing costs more than the hash itself
+        return text
     return phone.try_normalise(text) or text
 
 
