@@ -12,11 +12,27 @@ import json
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+# HKDF's "info": what the derived key is for, so it can never equal another key made
+# from the same secret (Fernet's own signing and encryption halves are the secret itself)
+LOOKUP_KEY_INFO = b"hysbys personal data look-up hash v1"
 
 
 class SecretBox:
     def __init__(self, keys: str):
-        self._fernet = MultiFernet([Fernet(k.strip().encode()) for k in keys.split(",") if k.strip()])
+        listed = [k.strip() for k in keys.split(",") if k.strip()]
+        self._fernet = MultiFernet([Fernet(k.encode()) for k in listed])
+        # The look-up key (keyed hashes of phone numbers and email addresses beside their
+        # ciphertext) comes from the *last* key listed: a rotation puts the new key first,
+        # so every stored hash still matches (docs/personal-data.md).
+        self._lookup_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                                info=LOOKUP_KEY_INFO).derive(listed[-1].encode())
+
+    def lookup_digest(self, message: bytes) -> str:
+        """HMAC-SHA256 of ``message`` with the look-up key (hex): see shared.pii."""
+        return hmac.new(self._lookup_key, message, hashlib.sha256).hexdigest()
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()

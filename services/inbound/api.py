@@ -23,7 +23,7 @@ from services.inbound import (
 )
 from services.inbound.models import LanguagePreference, ServiceRequest
 from services.inbound.replies import language_preference
-from shared import outbox, phone
+from shared import outbox, phone, pii
 from shared.errors import ApiError, ValidationError
 from shared.http import authenticated, iso
 from shared.runtime import Runtime
@@ -138,10 +138,9 @@ def blueprint(runtime: Runtime) -> Blueprint:
         """The languages citizens chose by text (CYMRAEG / ENGLISH), newest first"""
         caller = _caller(runtime)
         q = sa.select(LanguagePreference).where(LanguagePreference.tenant_id == caller.tenant_id)
-        if args.get("phone"):
-            q = q.where(LanguagePreference.phone == (phone.try_normalise(args["phone"])
-                                                     or args["phone"]))
         with runtime.db.read() as session:
+            if args.get("phone"):
+                q = q.where(LanguagePreference.phone_hash == pii.lookup_hash(session, args["phone"]))
             rows = session.scalars(q.order_by(LanguagePreference.updated_at.desc()).limit(1000))
             return {"language_preferences": [
                 {"phone": r.phone, "language": r.language, "source": r.source,

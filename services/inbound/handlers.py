@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from services.inbound import conversations, tenant_webhooks
 from services.inbound.models import Conversation
-from shared import phone
+from shared import phone, pii
 from shared.crypto import SecretBox
 from shared.db import insert_for
 from shared.events import Event
@@ -45,10 +45,12 @@ def _upsert_conversations(session: Session, rows: list[dict]) -> None:
     """One statement for the lot; an older send never replaces a newer one."""
     if not rows:
         return
+    # found by the number's keyed hash; the number itself is encrypted (EncryptedText)
+    rows = [{**row, "recipient_hash": pii.lookup_hash(session, row["recipient"])} for row in rows]
     # executemany form: one cached statement, sent by SQLAlchemy as multi-row pages
     stmt = insert_for(session, Conversation.__table__)
     session.execute(stmt.on_conflict_do_update(
-        index_elements=["tenant_id", "recipient"],
+        index_elements=["tenant_id", "recipient_hash"],
         set_={name: stmt.excluded[name] for name in
               ("notification_id", "campaign_id", "appointment_id", "appointment_reference",
                "reply_code", "language", "sent_at")},

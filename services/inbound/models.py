@@ -6,7 +6,8 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import EncryptedText, UTCDateTime, new_metadata, utcnow
+from shared import pii
+from shared.db import EncryptedJSON, EncryptedText, UTCDateTime, new_metadata, utcnow
 
 PROVIDERS = ("twilio", "notify")
 REQUEST_STATUSES = ("open", "closed")     # Open311 GeoReport v2 knows these two
@@ -32,8 +33,8 @@ class InboundMessage(Base):
     provider: Mapped[str] = mapped_column(sa.String(16))
     # Twilio's MessageSid, or GOV.UK Notify's received-text id
     provider_reference: Mapped[str] = mapped_column(sa.String(64))
-    from_number: Mapped[str] = mapped_column(sa.String(32))
-    to_number: Mapped[str] = mapped_column(sa.String(32))
+    from_number: Mapped[str] = mapped_column(EncryptedText)   # the citizen's number
+    to_number: Mapped[str] = mapped_column(sa.String(32))     # the tenant's number
     body: Mapped[str] = mapped_column(EncryptedText)          # the citizen's words
     keyword: Mapped[str | None] = mapped_column(sa.String(32))
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -47,13 +48,16 @@ class Conversation(Base):
     """The last text the platform sent to a citizen from a tenant: the context of a reply.
 
     A reply of "2" or "CANSLO 4821" means something only next to the reminder it
-    answers; this row says which one that was.
+    answers; this row says which one that was.  Found by ``recipient_hash``
+    (shared.pii.lookup_hash); the number itself is encrypted.
     """
 
     __tablename__ = "conversations"
 
     tenant_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
-    recipient: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    recipient_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True,
+                                                default=pii.hash_of("recipient"))
+    recipient: Mapped[str] = mapped_column(EncryptedText)
     notification_id: Mapped[str] = mapped_column(sa.String(36))
     campaign_id: Mapped[str | None] = mapped_column(sa.String(36))
     appointment_id: Mapped[str | None] = mapped_column(sa.String(36))
@@ -101,12 +105,15 @@ class ReplyTextSet(Base):
 
 
 class LanguagePreference(Base):
-    """The language a citizen asked for by text (CYMRAEG / ENGLISH)."""
+    """The language a citizen asked for by text (CYMRAEG / ENGLISH), found by
+    ``phone_hash`` (shared.pii.lookup_hash); the number itself is encrypted."""
 
     __tablename__ = "language_preferences"
 
     tenant_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
-    phone: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    phone_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True,
+                                            default=pii.hash_of("phone"))
+    phone: Mapped[str] = mapped_column(EncryptedText)
     language: Mapped[str] = mapped_column(sa.String(2))
     source: Mapped[str] = mapped_column(sa.String(16), default="reply")
     message_id: Mapped[str | None] = mapped_column(sa.String(36))
@@ -141,21 +148,22 @@ class ServiceRequest(Base):
     requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expected_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    address: Mapped[str | None] = mapped_column(sa.Text)
-    address_id: Mapped[str | None] = mapped_column(sa.String(64))      # the UPRN
-    zipcode: Mapped[str | None] = mapped_column(sa.String(16))
+    # the citizen's details are personal data: encrypted at rest (docs/personal-data.md)
+    address: Mapped[str | None] = mapped_column(EncryptedText)
+    address_id: Mapped[str | None] = mapped_column(EncryptedText)      # the UPRN
+    zipcode: Mapped[str | None] = mapped_column(EncryptedText)
     lat: Mapped[float | None] = mapped_column(sa.Float)
     long: Mapped[float | None] = mapped_column(sa.Float)
-    media_url: Mapped[str | None] = mapped_column(sa.Text)
-    attributes: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    media_url: Mapped[str | None] = mapped_column(EncryptedText)
+    attributes: Mapped[dict] = mapped_column(EncryptedJSON, default=dict)
     # who asked: a citizen's text ("sms") or an Open311 client ("open311")
     source: Mapped[str] = mapped_column(sa.String(16))
-    phone: Mapped[str | None] = mapped_column(sa.String(32))
-    email: Mapped[str | None] = mapped_column(sa.String(320))
-    first_name: Mapped[str | None] = mapped_column(sa.String(200))
-    last_name: Mapped[str | None] = mapped_column(sa.String(200))
-    account_id: Mapped[str | None] = mapped_column(sa.String(200))
-    device_id: Mapped[str | None] = mapped_column(sa.String(200))
+    phone: Mapped[str | None] = mapped_column(EncryptedText)
+    email: Mapped[str | None] = mapped_column(EncryptedText)
+    first_name: Mapped[str | None] = mapped_column(EncryptedText)
+    last_name: Mapped[str | None] = mapped_column(EncryptedText)
+    account_id: Mapped[str | None] = mapped_column(EncryptedText)
+    device_id: Mapped[str | None] = mapped_column(EncryptedText)
     language: Mapped[str | None] = mapped_column(sa.String(2))
     # the text that made it, if one did: one text makes at most one request
     message_id: Mapped[str | None] = mapped_column(sa.String(36), unique=True)
@@ -248,3 +256,6 @@ class ServiceTypeSet(Base):
 
 
 metadata = Base.metadata
+
+pii.keep_hashed(Conversation, {"recipient_hash": "recipient"})
+pii.keep_hashed(LanguagePreference, {"phone_hash": "phone"})

@@ -48,7 +48,7 @@ from services.inbound.scheduler_client import (
     next_collection_of,
     recorded_language,
 )
-from shared import events, outbox
+from shared import events, outbox, pii
 from shared.db import Database, insert_for, utcnow
 from shared.tenancy import Tenant
 
@@ -178,13 +178,8 @@ def received_before(session: Session, provider: str, reference: str) -> bool:
         InboundMessage.provider_reference == reference)) > 0
 
 
-def conversation_row(session: Session, tenant_id: str, phone: str) -> Conversation | None:
-    """The one place the conversation context is looked up by phone (a keyed hash later)."""
-    return session.get(Conversation, (tenant_id, phone))
-
-
 def conversation(session: Session, tenant_id: str, phone: str) -> routing.Context | None:
-    row = conversation_row(session, tenant_id, phone)
+    row = find_conversation(session, tenant_id, phone)
     if row is None:
         return None
     return routing.Context(row.notification_id, row.campaign_id, row.appointment_id,
@@ -192,9 +187,14 @@ def conversation(session: Session, tenant_id: str, phone: str) -> routing.Contex
                            row.language if row.language in autoreplies.LANGUAGES else None)
 
 
+def find_conversation(session: Session, tenant_id: str, phone: str) -> Conversation | None:
+    """The last text sent to ``phone`` from this tenant (found by the number's keyed hash)."""
+    return session.get(Conversation, (tenant_id, pii.lookup_hash(session, phone)))
+
+
 def language_preference(session: Session, tenant_id: str, phone: str) -> str | None:
-    """The language a citizen chose by text (the one place it is looked up by phone)."""
-    row = session.get(LanguagePreference, (tenant_id, phone))
+    """The language a citizen chose by text (found by the number's keyed hash)."""
+    row = session.get(LanguagePreference, (tenant_id, pii.lookup_hash(session, phone)))
     return row.language if row else None
 
 
@@ -238,7 +238,7 @@ def record(session: Session, tenant: Tenant, incoming: Incoming, reading: keywor
         reply.out.append(events.make(SUBSCRIPTION_EVENTS[plan.action], tenant.id, cid,
                                      recipient=incoming.from_number, channel="sms",
                                      source="reply"))
-    context = conversation_row(session, tenant.id, incoming.from_number)
+    context = find_conversation(session, tenant.id, incoming.from_number)
     reply.out.append(events.make(
         "inbound.message.received", tenant.id, cid, message_id=message_id,
         provider_reference=incoming.reference, from_number=incoming.from_number,
@@ -377,10 +377,11 @@ def _cancel_how(session, reply: _Reply, plan: routing.Plan, facts, provider) -> 
 def _language(session, reply: _Reply, plan: routing.Plan, facts, provider) -> None:
     phone = reply.incoming.from_number
     stmt = insert_for(session, LanguagePreference).values(
-        tenant_id=reply.tenant.id, phone=phone, language=reply.language, source="reply",
-        message_id=reply.message_id, updated_at=utcnow())
+        tenant_id=reply.tenant.id, phone=phone, phone_hash=pii.lookup_hash(session, phone),
+        language=reply.language, source="reply", message_id=reply.message_id,
+        updated_at=utcnow())
     session.execute(stmt.on_conflict_do_update(
-        index_elements=["tenant_id", "phone"],
+        index_elements=["tenant_id", "phone_hash"],
         set_={k: stmt.excluded[k] for k in ("language", "source", "message_id", "updated_at")}))
     reply.out.append(events.make(LANGUAGE_EVENT, reply.tenant.id, reply.cid,
                                  recipient=phone, channel="sms", language=reply.language,

@@ -9,7 +9,7 @@ from marshmallow import RAISE
 from services.notify import bulk, schemas
 from services.notify.api_v2 import guard, uuid_or_400
 from services.notify.models import BulkJob, Suppression, Template
-from services.notify.sending import normalise_recipient
+from services.notify.sending import find_suppression, new_suppression, normalise_recipient
 from services.notify.templates import (
     MissingPersonalisation,
     create_template,
@@ -155,10 +155,10 @@ def register_suppressions(blp: Blueprint, runtime: Runtime) -> None:
         caller = authenticated(runtime)
         recipient = normalise_recipient(args["channel"], args["recipient"])
         with runtime.db.transaction() as session:
-            row = session.get(Suppression, (caller.tenant_id, args["channel"], recipient))
+            row = find_suppression(session, caller.tenant_id, args["channel"], recipient)
             if row is None:
-                row = Suppression(tenant_id=caller.tenant_id, channel=args["channel"],
-                                  recipient=recipient, source="team", created_at=utcnow())
+                row = new_suppression(session, caller.tenant_id, args["channel"], recipient,
+                                      source="team", created_at=utcnow())
                 session.add(row)
                 outbox.add(session, events.make("subscriber.opted_out", caller.tenant_id,
                                                 g.get("correlation_id"), recipient=recipient,
@@ -181,7 +181,7 @@ def register_suppressions(blp: Blueprint, runtime: Runtime) -> None:
         with runtime.db.read() as session:
             total = session.scalar(sa.select(sa.func.count()).select_from(Suppression).where(*where))
             rows = session.scalars(sa.select(Suppression).where(*where).order_by(
-                Suppression.created_at.desc(), Suppression.channel, Suppression.recipient)
+                Suppression.created_at.desc(), Suppression.channel, Suppression.recipient_hash)
                 .offset((page - 1) * size).limit(size)).all()
         links = {"current": request.url}
         query = {k: v for k, v in request.args.items() if k != "page"}
@@ -203,7 +203,7 @@ def register_suppressions(blp: Blueprint, runtime: Runtime) -> None:
             raise ValidationError("channel must be sms or email")
         address = normalise_recipient(channel, recipient)
         with runtime.db.transaction() as session:
-            row = session.get(Suppression, (caller.tenant_id, channel, address))
+            row = find_suppression(session, caller.tenant_id, channel, address)
             if row is None:
                 raise NotFound()
             session.delete(row)

@@ -49,8 +49,8 @@ from services.notify.models import Notification, Suppression
 from services.notify.providers.base import OutgoingMessage, Provider, ProviderError, SendResult
 from services.notify.providers.health import Breakers, HealthBoard
 from services.notify.providers.throttle import DatabaseThrottle, RedisThrottle, Throttle
-from services.notify.sending import set_status
-from shared import events, outbox, tracing
+from services.notify.sending import find_suppression, new_suppression, set_status
+from shared import events, outbox, pii, tracing
 from shared.bus import backoff
 from shared.db import Database, utcnow
 from shared.tenancy import Tenant
@@ -414,12 +414,13 @@ class Dispatcher:
         row.status_reason = f"retrying: {reason}"[:500]
 
     def _suppressed(self, rows: list[Notification]) -> frozenset:
-        recipients = {n.recipient for n in rows}
         with self.db.read() as session:
+            by_hash = {pii.lookup_hash(session, n.recipient): n.recipient for n in rows
+                       if n.recipient}
             found = session.execute(sa.select(Suppression.tenant_id, Suppression.channel,
-                                              Suppression.recipient)
-                                    .where(Suppression.recipient.in_(recipients))).all()
-        return frozenset(tuple(r) for r in found)
+                                              Suppression.recipient_hash)
+                                    .where(Suppression.recipient_hash.in_(by_hash))).all()
+        return frozenset((t, c, by_hash[h]) for t, c, h in found)
 
     # -- the sweeper ------------------------------------------------------------
     def sweep(self, now: dt.datetime | None = None, limit: int = 500) -> tuple[int, int]:
@@ -466,10 +467,9 @@ class Dispatcher:
 
 def suppress(session: Session, row: Notification, *, source: str) -> None:
     """Add the recipient to the tenant's suppression list and announce the opt-out."""
-    key = (row.tenant_id, row.channel, row.recipient)
-    if session.get(Suppression, key) is None:
-        session.add(Suppression(tenant_id=key[0], channel=key[1], recipient=key[2], source=source,
-                                created_at=utcnow()))
+    if find_suppression(session, row.tenant_id, row.channel, row.recipient) is None:
+        session.add(new_suppression(session, row.tenant_id, row.channel, row.recipient,
+                                    source=source, created_at=utcnow()))
     outbox.add(session, events.make("subscriber.opted_out", row.tenant_id, None,
                                     recipient=row.recipient, channel=row.channel, source=source))
 

@@ -10,7 +10,16 @@ from sqlalchemy.orm import Session
 
 from services.notify import opendata
 from services.notify.models import Notification, ReceivedText, Suppression, Template
-from services.notify.sending import SendRequest, accept, build, store, suppressed_among
+from services.notify.sending import (
+    SendRequest,
+    accept,
+    build,
+    find_suppression,
+    new_suppression,
+    store,
+    suppressed_among,
+)
+from shared import pii
 from shared.bus import PermanentError
 from shared.db import utcnow
 from shared.errors import ValidationError
@@ -90,16 +99,16 @@ on_notification_requested.many = on_notifications_requested  # type: ignore[attr
 
 def on_opted_out(event: Event, session: Session) -> None:
     key = (str(event.tenant_id), event.data.get("channel", "sms"), event.data["recipient"])
-    if session.get(Suppression, key) is None:
-        session.add(Suppression(tenant_id=key[0], channel=key[1], recipient=key[2],
-                                source=event.data.get("source", "reply"), created_at=utcnow()))
+    if find_suppression(session, *key) is None:
+        session.add(new_suppression(session, *key, source=event.data.get("source", "reply"),
+                                    created_at=utcnow()))
 
 
 def on_opted_in(event: Event, session: Session) -> None:
     session.execute(sa.delete(Suppression).where(
         Suppression.tenant_id == str(event.tenant_id),
         Suppression.channel == event.data.get("channel", "sms"),
-        Suppression.recipient == event.data["recipient"]))
+        Suppression.recipient_hash == pii.lookup_hash(session, event.data["recipient"])))
 
 
 def on_inbound_message(event: Event, session: Session) -> None:

@@ -6,7 +6,8 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import EncryptedText, UTCDateTime, new_metadata, utcnow
+from shared import pii
+from shared.db import EncryptedJSON, EncryptedText, UTCDateTime, new_metadata, utcnow
 
 STATUSES = ("created", "sending", "sent", "delivered", "permanent-failure",
             "temporary-failure", "technical-failure", "suppressed", "deferred")
@@ -70,7 +71,7 @@ class Notification(Base):
     api_key_id: Mapped[str | None] = mapped_column(sa.String(36))
     key_type: Mapped[str] = mapped_column(sa.String(8), default="live")
     channel: Mapped[str] = mapped_column(sa.String(8))
-    recipient: Mapped[str | None] = mapped_column(sa.String(320))
+    recipient: Mapped[str | None] = mapped_column(EncryptedText)    # personal: encrypted
     language: Mapped[str | None] = mapped_column(sa.String(8))
     # the rendered message (personalised): encrypted at rest
     body: Mapped[str | None] = mapped_column(EncryptedText)
@@ -111,13 +112,18 @@ class Notification(Base):
 
 
 class Suppression(Base):
-    """Recipients who opted out of a tenant's messages (by reply, or by the team)."""
+    """Recipients who opted out of a tenant's messages (by reply, or by the team).
+
+    Found by ``recipient_hash`` (shared.pii.lookup_hash); the number or address itself
+    is encrypted."""
 
     __tablename__ = "suppressions"
 
     tenant_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     channel: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
-    recipient: Mapped[str] = mapped_column(sa.String(320), primary_key=True)
+    recipient_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True,
+                                                default=pii.hash_of("recipient"))
+    recipient: Mapped[str] = mapped_column(EncryptedText)
     source: Mapped[str] = mapped_column(sa.String(32), default="reply")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -130,7 +136,7 @@ class ReceivedText(Base):
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(sa.String(36))
-    user_number: Mapped[str] = mapped_column(sa.String(32))
+    user_number: Mapped[str] = mapped_column(EncryptedText)     # the citizen's number
     notify_number: Mapped[str] = mapped_column(sa.String(32))
     content: Mapped[str] = mapped_column(EncryptedText)       # the citizen's words
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -160,7 +166,7 @@ class BulkJob(Base):
     total_rows: Mapped[int] = mapped_column(sa.Integer, default=0)
     accepted: Mapped[int] = mapped_column(sa.Integer, default=0)
     rejected: Mapped[int] = mapped_column(sa.Integer, default=0)
-    errors: Mapped[list] = mapped_column(sa.JSON, default=list)
+    errors: Mapped[list] = mapped_column(EncryptedJSON, default=list)    # may quote recipients
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
@@ -180,3 +186,5 @@ class ProviderState(Base):
 
 
 metadata = Base.metadata
+
+pii.keep_hashed(Suppression, {"recipient_hash": "recipient"})

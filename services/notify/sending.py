@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from services.notify import quiet_hours
 from services.notify.models import Notification, Suppression, Template
 from services.notify.templates import MissingPersonalisation, placeholder_key, render_message
-from shared import events, outbox, phone, smstext, tracing
+from shared import events, outbox, phone, pii, smstext, tracing
 from shared.db import utcnow
 from shared.errors import ValidationError
 from shared.metrics import METRICS, tenant_label
@@ -231,9 +231,10 @@ def suppressed_among(session: Session, tenant_id: str, channel: str,
     """Which of ``recipients`` have opted out of this tenant's messages (one query)."""
     if not recipients:
         return set()
-    return set(session.scalars(sa.select(Suppression.recipient).where(
+    by_hash = {pii.lookup_hash(session, r): r for r in recipients if r}
+    return {by_hash[h] for h in session.scalars(sa.select(Suppression.recipient_hash).where(
         Suppression.tenant_id == tenant_id, Suppression.channel == channel,
-        Suppression.recipient.in_(recipients))))
+        Suppression.recipient_hash.in_(by_hash)))}
 
 
 def accept(session: Session, tenant: Tenant, req: SendRequest,
@@ -249,7 +250,20 @@ def accept(session: Session, tenant: Tenant, req: SendRequest,
 
 
 def is_suppressed(session: Session, tenant_id: str, channel: str, recipient: str) -> bool:
-    return session.get(Suppression, (tenant_id, channel, recipient)) is not None
+    return find_suppression(session, tenant_id, channel, recipient) is not None
+
+
+def find_suppression(session: Session, tenant_id: str, channel: str,
+                     recipient: str) -> Suppression | None:
+    """The opt-out of ``recipient`` (found by its keyed hash), if there is one."""
+    return session.get(Suppression, (tenant_id, channel, pii.lookup_hash(session, recipient)))
+
+
+def new_suppression(session: Session, tenant_id: str, channel: str, recipient: str,
+                    **fields) -> Suppression:
+    """An opt-out row: the recipient encrypted, its keyed hash beside it (not yet added)."""
+    return Suppression(tenant_id=tenant_id, channel=channel, recipient=recipient,
+                       recipient_hash=pii.lookup_hash(session, recipient), **fields)
 
 
 def set_status(session: Session, n: Notification, status: str, *, provider: str | None = None,

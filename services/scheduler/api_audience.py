@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from services.scheduler import schemas, subscribers, uploads
 from services.scheduler.models import Subscriber
 from services.scheduler.paging import links, page
-from shared import phone
+from shared import pii
 from shared.errors import ApiError, Conflict, NotFound, ValidationError
 from shared.http import authenticated, iso
 from shared.runtime import Runtime
@@ -98,11 +98,11 @@ def blueprint(runtime: Runtime) -> Blueprint:
         """Subscribers newest first; ``links.next`` carries ``older_than``"""
         caller = authenticated(runtime)
         q = sa.select(Subscriber).where(Subscriber.tenant_id == caller.tenant_id)
-        if args.get("phone"):
-            q = q.where(Subscriber.phone == (phone.try_normalise(args["phone"]) or args["phone"]))
-        if args.get("email"):
-            q = q.where(Subscriber.email == args["email"].strip().lower())
         with runtime.db.read() as session:
+            if args.get("phone"):
+                q = q.where(Subscriber.phone_hash == pii.lookup_hash(session, args["phone"]))
+            if args.get("email"):
+                q = q.where(Subscriber.email_hash == pii.lookup_hash(session, args["email"]))
             rows = page(session, q, Subscriber, args, args["page_size"])
         return {"subscribers": [subscriber_json(s) for s in rows],
                 "links": links(".list_subscribers", rows, args["page_size"])}

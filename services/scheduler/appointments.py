@@ -31,7 +31,7 @@ from services.scheduler.recurrence import (
     parse_time,
     shift_local,
 )
-from shared import phone
+from shared import phone, pii
 from shared.db import utcnow
 from shared.errors import Conflict, NotFound, ValidationError
 from shared.http import iso
@@ -184,25 +184,24 @@ def _apply(appt: Appointment, campaign: Campaign, args: dict, now: dt.datetime) 
         raise ValidationError("email is required: the campaign sends emails")
 
 
-def with_phone(number: str):
-    """The one place appointments are looked up by phone number (a keyed hash later)."""
-    return Appointment.phone == number
-
-
-def with_email(address: str):
-    return Appointment.email == address
-
-
 def live_of_phone(session: Session, tenant_id: str, number: str) -> list[Appointment]:
     """This number's live appointments with this tenant, soonest first."""
     return list(session.scalars(sa.select(Appointment).where(
-        Appointment.tenant_id == tenant_id, with_phone(number),
+        Appointment.tenant_id == tenant_id, same_contact(session, number, None),
         Appointment.status.in_(LIVE)).order_by(Appointment.starts_at, Appointment.id)))
+
+
+def same_contact(session: Session, phone_: str | None, email: str | None):
+    """The SQL condition "this patient's appointments": by the keyed hash of their phone
+    (or, with none, their email); the contact itself is encrypted (shared.pii)."""
+    if phone_:
+        return Appointment.phone_hash == pii.lookup_hash(session, phone_)
+    return Appointment.email_hash == pii.lookup_hash(session, email)
 
 
 def _reply_code(session: Session, tenant_id: str, appt: Appointment) -> str:
     """Four digits, different from this citizen's other live appointments' codes."""
-    contact = with_phone(appt.phone) if appt.phone else with_email(appt.email)
+    contact = same_contact(session, appt.phone, appt.email)
     taken = set(session.scalars(sa.select(Appointment.reply_code).where(
         Appointment.tenant_id == tenant_id, contact, Appointment.status.in_(LIVE))))
     while True:

@@ -2,7 +2,9 @@
 
 An audience is a filter on subscriber attributes, ``{"round": "A"}`` or
 ``{"round": ["A", "B"]}`` (any of); ``{}`` is every subscriber.  Attributes are
-compared as text, the same way on SQLite and PostgreSQL.  A subscriber is
+personal data, encrypted at rest: the filter compares the keyed hash of each value
+(``Subscriber.attribute_hashes``, :func:`shared.pii.attribute_hash` of the value as
+text), the same way on SQLite and PostgreSQL.  A subscriber is
 *eligible* for a channel when they have not opted out and have a contact for
 it.
 """
@@ -13,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from services.scheduler.models import Subscriber
+from shared import pii
 
 MAX_FILTERS = 20
 MAX_KEY = 64
@@ -37,9 +40,14 @@ def problems(audience: Any) -> list[str]:
 
 
 def attribute(key: str):
-    """An attribute as text: CAST makes SQLite's json_extract (which keeps numbers
-    numeric) and PostgreSQL's ->> (always text) compare the same way."""
-    return sa.cast(Subscriber.attributes[key].as_string(), sa.String)
+    """An attribute's keyed hash, as text (json_extract on SQLite, ->> on PostgreSQL)."""
+    return sa.cast(Subscriber.attribute_hashes[key].as_string(), sa.String)
+
+
+def hashed(key: str, value):
+    """``value`` as a bound parameter that is hashed when the statement runs, with the
+    key of the engine it runs on (so a condition can be built without a session)."""
+    return sa.bindparam(None, value, type_=pii.AttributeHashParam(key))
 
 
 def conditions(tenant_id: str, channel: str, audience: dict, extra: dict | None = None) -> list:
@@ -52,8 +60,8 @@ def conditions(tenant_id: str, channel: str, audience: dict, extra: dict | None 
              contact.is_not(None)]
     for filters in (audience, extra or {}):
         for key, value in sorted(filters.items()):
-            where.append(attribute(key).in_(value) if isinstance(value, list)
-                         else attribute(key) == value)
+            where.append(attribute(key).in_([hashed(key, v) for v in value])
+                         if isinstance(value, list) else attribute(key) == hashed(key, value))
     return where
 
 
@@ -71,9 +79,13 @@ def size(session, tenant_id: str, channel: str, audience: dict, extra: dict | No
                           .where(*conditions(tenant_id, channel, audience, extra))) or 0
 
 
-def sizes_by(session, tenant_id: str, channel: str, audience: dict, key: str) -> dict[str, int]:
-    """The audience counted per value of one attribute (per round), in one scan."""
+def sizes_by(session, tenant_id: str, channel: str, audience: dict, key: str,
+             values) -> dict[str, int]:
+    """The audience counted per value of one attribute (per round, ``values`` the round
+    codes: the values themselves are encrypted, so the scan counts their hashes)."""
     value = attribute(key)
+    wanted = {pii.attribute_hash(session, key, v): v for v in values}
     rows = session.execute(sa.select(value, sa.func.count()).select_from(Subscriber)
-                           .where(*conditions(tenant_id, channel, audience)).group_by(value))
-    return {str(v): n for v, n in rows if v is not None}
+                           .where(*conditions(tenant_id, channel, audience))
+                           .group_by(value))
+    return {wanted[h]: n for h, n in rows if h in wanted}

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from services.scheduler import appointments
 from services.scheduler.models import CampaignStat, Subscriber
-from shared import phone
+from shared import phone, pii
 from shared.db import utcnow
 from shared.events import Event
 from shared.tenancy import TENANCY_HANDLERS
@@ -23,13 +23,14 @@ def _set_opted_out(event: Event, session: Session, opted_out: bool) -> None:
     if data.get("channel", "sms") == "sms":
         # already E.164 from inbound or notify; normalised again so a number
         # written another way still finds its subscriber
-        recipient = phone.try_normalise(data["recipient"]) or data["recipient"]
-        match = Subscriber.phone == recipient
+        # (lookup_hash normalises to E.164)
+        match = Subscriber.phone_hash == pii.lookup_hash(session, data["recipient"])
     else:
         try:
-            match = Subscriber.email == phone.normalise_email(data["recipient"])
+            email = phone.normalise_email(data["recipient"])
         except ValueError:
             return   # not an address we could ever have stored
+        match = Subscriber.email_hash == pii.lookup_hash(session, email)
     session.execute(sa.update(Subscriber)
                     .where(Subscriber.tenant_id == str(event.tenant_id), match)
                     .values(opted_out=opted_out, updated_at=utcnow()))
@@ -48,10 +49,11 @@ def on_opted_in(event: Event, session: Session) -> None:
 def on_language_changed(event: Event, session: Session) -> None:
     """A citizen replied CYMRAEG or ENGLISH: their next reminders come in that language."""
     data = event.data
-    column = Subscriber.phone if data.get("channel", "sms") == "sms" else Subscriber.email
+    column = (Subscriber.phone_hash if data.get("channel", "sms") == "sms"
+              else Subscriber.email_hash)
     session.execute(sa.update(Subscriber)
                     .where(Subscriber.tenant_id == str(event.tenant_id),
-                           column == data["recipient"])
+                           column == pii.lookup_hash(session, data["recipient"]))
                     .values(language=data["language"], updated_at=utcnow()))
 
 

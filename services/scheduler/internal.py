@@ -17,7 +17,7 @@ from flask_smorest import Blueprint
 
 from services.scheduler import appointments, rounds, schemas
 from services.scheduler.models import Subscriber
-from shared import phone
+from shared import phone, pii
 from shared.db import utcnow
 from shared.errors import NotFound, ValidationError
 from shared.http import require_admin
@@ -76,9 +76,10 @@ def blueprint(runtime: Runtime) -> Blueprint:
 
 
 def subscriber_of_phone(session, tenant_id: str, number: str) -> Subscriber | None:
-    """The one place a subscriber is looked up by phone here (a keyed hash later)."""
+    """The one place a subscriber is looked up by phone here (by the number's keyed hash)."""
     return session.scalars(sa.select(Subscriber).where(
-        Subscriber.tenant_id == tenant_id, Subscriber.phone == number)).first()
+        Subscriber.tenant_id == tenant_id,
+        Subscriber.phone_hash == pii.lookup_hash(session, number))).first()
 
 
 def _tenant(tenant_id: str) -> str:

@@ -12,7 +12,8 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import UTCDateTime, new_metadata, utcnow
+from shared import pii
+from shared.db import EncryptedJSON, EncryptedText, UTCDateTime, new_metadata, utcnow
 
 CAMPAIGN_KINDS = ("broadcast", "collection", "appointment")
 RECURRING = ("collection", "appointment")     # plan occurrences as time passes
@@ -29,12 +30,17 @@ class Base(DeclarativeBase):
 
 
 class Subscriber(Base):
-    """A citizen who asked for reminders: a phone and/or an email, and attributes."""
+    """A citizen who asked for reminders: a phone and/or an email, and attributes.
+
+    All three are personal data, encrypted at rest: a subscriber is found by the keyed
+    hash of their phone or email (shared.pii.lookup_hash), an audience filters on the
+    keyed hashes of attribute values (``attribute_hashes``, shared.pii.attribute_hash).
+    """
 
     __tablename__ = "subscribers"
     __table_args__ = (
-        sa.UniqueConstraint("tenant_id", "phone"),
-        sa.UniqueConstraint("tenant_id", "email"),
+        sa.UniqueConstraint("tenant_id", "phone_hash"),
+        sa.UniqueConstraint("tenant_id", "email_hash"),
         # the ticker walks a tenant's subscribers in id order, batch after batch
         sa.Index("ix_subscribers_tenant_id_id", "tenant_id", "id"),
         sa.Index("ix_subscribers_tenant_created", "tenant_id", "created_at"),
@@ -42,10 +48,15 @@ class Subscriber(Base):
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(sa.String(36))
-    phone: Mapped[str | None] = mapped_column(sa.String(20))            # E.164
-    email: Mapped[str | None] = mapped_column(sa.String(320))           # lower-cased
+    phone: Mapped[str | None] = mapped_column(EncryptedText)            # E.164
+    email: Mapped[str | None] = mapped_column(EncryptedText)            # lower-cased
+    phone_hash: Mapped[str | None] = mapped_column(sa.String(64), default=pii.hash_of("phone"))
+    email_hash: Mapped[str | None] = mapped_column(sa.String(64), default=pii.hash_of("email"))
     language: Mapped[str | None] = mapped_column(sa.String(2))          # cy, en, None = unknown
-    attributes: Mapped[dict] = mapped_column(sa.JSON, default=dict)     # round, uprn, address...
+    attributes: Mapped[dict] = mapped_column(EncryptedJSON, default=dict)   # round, uprn, address...
+    # {attribute: keyed hash of its value}: what audience filters compare
+    attribute_hashes: Mapped[dict | None] = mapped_column(
+        sa.JSON, default=pii.attribute_hashes_of("attributes"))
     opted_out: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     # The upload that last wrote this row: a second row for the same person in
     # one file is reported as a duplicate without holding the file in memory.
@@ -85,11 +96,17 @@ class Appointment(Base):
     tenant_id: Mapped[str] = mapped_column(sa.String(36))
     campaign_id: Mapped[str] = mapped_column(sa.String(36), index=True)
     external_reference: Mapped[str] = mapped_column(sa.String(100))
-    phone: Mapped[str | None] = mapped_column(sa.String(20))
-    email: Mapped[str | None] = mapped_column(sa.String(320))
+    # the patient's contact and personalisation (a name) are encrypted at rest; "this
+    # number's appointments" are found by phone_hash / email_hash (shared.pii.lookup_hash)
+    phone: Mapped[str | None] = mapped_column(EncryptedText)
+    email: Mapped[str | None] = mapped_column(EncryptedText)
+    phone_hash: Mapped[str | None] = mapped_column(sa.String(64), index=True,
+                                                   default=pii.hash_of("phone"))
+    email_hash: Mapped[str | None] = mapped_column(sa.String(64), index=True,
+                                                   default=pii.hash_of("email"))
     language: Mapped[str | None] = mapped_column(sa.String(2))
     starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    personalisation: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    personalisation: Mapped[dict] = mapped_column(EncryptedJSON, default=dict)
     offsets: Mapped[list | None] = mapped_column(sa.JSON)     # None: the campaign's
     # booked, confirmed, rearrange_requested (the patient asked), cancelled
     status: Mapped[str] = mapped_column(sa.String(24), default="booked")
@@ -148,7 +165,8 @@ class Occurrence(Base):
     # narrows the campaign's audience ({"round": "A"}) and adds personalisation
     # (the collection date, which bins) for this occurrence only
     audience: Mapped[dict] = mapped_column(sa.JSON, default=dict)
-    personalisation: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    # an appointment reminder's carries the patient's (a name): encrypted at rest
+    personalisation: Mapped[dict] = mapped_column(EncryptedJSON, default=dict)
     appointment_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
     # the time the schedule said, when quiet hours or capacity moved due_at
     nominal_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -181,3 +199,7 @@ class CampaignStat(Base):
 
 
 metadata = Base.metadata
+
+pii.keep_hashed(Subscriber, {"phone_hash": "phone", "email_hash": "email"},
+                attributes=("attribute_hashes", "attributes"))
+pii.keep_hashed(Appointment, {"phone_hash": "phone", "email_hash": "email"})

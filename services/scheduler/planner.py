@@ -153,12 +153,13 @@ def collection_plan(session: Session, campaign: Campaign, after: dt.datetime,
     """Reminders whose scheduled time is in (after, until]."""
     schedule = campaign.schedule or {}
     days_before, at = int(schedule.get("days_before", 1)), parse_time(schedule.get("at", "18:00"))
+    rounds = campaign_rounds(session, campaign)
     counts = audience.sizes_by(session, campaign.tenant_id, campaign.channel,
-                               campaign.audience or {}, "round")
+                               campaign.audience or {}, "round", [r.code for r in rounds])
     first = local_date(after) + dt.timedelta(days=days_before)
     last = local_date(until) + dt.timedelta(days=days_before + 1)
     out = []
-    for r in campaign_rounds(session, campaign):
+    for r in rounds:
         calendar = Calendar.of(r.rrule, r.start, r.exdates or [], r.moves or [])
         for day, moved_from in calendar.dates(first, last):
             nominal = reminder_at(day, days_before, at)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from services.scheduler import planner
 from services.scheduler.models import Campaign, Round, Subscriber
 from services.scheduler.recurrence import Calendar, RuleError, check_rule, local_date
+from shared import pii
 from shared.errors import NotFound, ValidationError
 from shared.http import iso
 from shared.tenancy import Tenant
@@ -133,7 +134,8 @@ def as_json(r: Round, today: dt.date) -> dict:
 def next_collection(session: Session, tenant_id: str, phone: str, now: dt.datetime) -> dict:
     """The answer to "when is my next collection?" for a subscriber's number (404 if unknown)."""
     sub = session.scalars(sa.select(Subscriber).where(
-        Subscriber.tenant_id == tenant_id, Subscriber.phone == phone)).first()
+        Subscriber.tenant_id == tenant_id,
+        Subscriber.phone_hash == pii.lookup_hash(session, phone))).first()
     if sub is None:
         raise NotFound()
     code = (sub.attributes or {}).get("round")

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from services.scheduler.models import Subscriber
 from services.scheduler.schemas import SubscriberIn
-from shared import phone
+from shared import phone, pii
 from shared.db import utcnow
 from shared.errors import flatten_messages
 
@@ -77,8 +77,8 @@ def upsert_batch(session: Session, tenant_id: str, batch: list[tuple[int, dict]]
     """
     now = utcnow()
     known: dict[tuple[str, str], dict] = {}
-    for column, name in ((Subscriber.phone, "phone"), (Subscriber.email, "email")):
-        values = sorted({d[name] for _r, d in batch if d.get(name)})
+    for column, name in ((Subscriber.phone_hash, "phone"), (Subscriber.email_hash, "email")):
+        values = sorted({pii.lookup_hash(session, d[name]) for _r, d in batch if d.get(name)})
         for chunk in _chunks(values, LOOKUP_CHUNK):
             for found in session.execute(sa.select(*UPLOAD_COLUMNS).where(
                     Subscriber.tenant_id == tenant_id, column.in_(chunk))).mappings():
@@ -112,13 +112,19 @@ def upsert_batch(session: Session, tenant_id: str, batch: list[tuple[int, dict]]
         for key in ("phone", "email"):
             if record[key]:
                 known[(key, record[key])] = record
+    # bulk statements skip the ORM's events: the hashes are set here (shared.pii)
+    for record in [*inserts, *updates.values()]:
+        record["phone_hash"] = pii.lookup_hash(session, record["phone"])
+        record["email_hash"] = pii.lookup_hash(session, record["email"])
+        record["attribute_hashes"] = pii.attribute_hashes(session, record["attributes"])
     if inserts:
         session.execute(sa.insert(Subscriber), inserts)
     if updates:
         # opted_out is not written: an upload never clears a citizen's STOP
         session.execute(sa.update(Subscriber), [
             {k: r[k] for k in ("id", "phone", "email", "language", "attributes", "upload_id",
-                               "updated_at")} for r in updates.values()])
+                               "updated_at", "phone_hash", "email_hash", "attribute_hashes")}
+            for r in updates.values()])
 
 
 def _merge(record: dict, data: dict, upload_id: str, now) -> None:
@@ -214,10 +220,11 @@ class _Known:
 
     @classmethod
     def load(cls, session: Session, tenant_id: str, cleaned: list[tuple[int, dict]]) -> _Known:
-        phones = {d["phone"] for _i, d in cleaned if d.get("phone")}
-        emails = {d["email"] for _i, d in cleaned if d.get("email")}
+        phones = {pii.lookup_hash(session, d["phone"]) for _i, d in cleaned if d.get("phone")}
+        emails = {pii.lookup_hash(session, d["email"]) for _i, d in cleaned if d.get("email")}
         known = cls({}, {})
-        for column, values in ((Subscriber.phone, phones), (Subscriber.email, emails)):
+        for column, values in ((Subscriber.phone_hash, phones),
+                               (Subscriber.email_hash, emails)):
             for chunk in _chunks(sorted(values), LOOKUP_CHUNK):
                 for sub in session.scalars(sa.select(Subscriber).where(
                         Subscriber.tenant_id == tenant_id, column.in_(chunk))):

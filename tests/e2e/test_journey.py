@@ -20,6 +20,7 @@ from notifications_python_client.notifications import NotificationsAPIClient
 from twilio.request_validator import RequestValidator
 
 from services import cli
+from services.notify.sending import find_suppression
 from tests.conftest import eventually
 
 TWILIO_TOKEN = "twilio-auth-token-for-tests"
@@ -55,10 +56,9 @@ def create_tenant_with_cli(monkeypatch, settings, slug: str) -> dict:
 
 
 def opted_out_in_notify(platform, tenant_id: str, number: str) -> bool:
-    from services.notify.models import Suppression
 
     with platform.notify.runtime.db.read() as session:
-        return session.get(Suppression, (tenant_id, "sms", number)) is not None
+        return find_suppression(session, tenant_id, "sms", number) is not None
 
 
 def scheduler_revision(platform, tenant_id: str) -> int:

@@ -9,6 +9,7 @@ import requests
 import sqlalchemy as sa
 
 from services.embedded import Platform
+from services.notify.models import Notification
 from services.notify.providers.twilio import TwilioFactory
 from tests.conftest import _base_settings, eventually
 from tests.fakes.twilio_server import FakeTwilio
@@ -142,8 +143,9 @@ def test_a_test_or_team_key_cannot_schedule_texts_to_real_citizens(with_twilio, 
 
     def notification():
         with platform.notify.runtime.db.read() as session:
-            return session.execute(sa.text("SELECT key_type, status FROM notifications "
-                                           "WHERE recipient = :r"), {"r": REAL_CITIZEN}).first()
+            # recipients are encrypted at rest: matched after reading
+            return next(((n.key_type, n.status) for n in session.scalars(sa.select(Notification))
+                         if n.recipient == REAL_CITIZEN), None)
     eventually(lambda: notification() is not None and notification()[1] not in ("created", "sending"),
                message="the scheduled text settled")
     time.sleep(0.5)

@@ -289,3 +289,162 @@ KEPT_BY_DESIGN = {
 def _count(svc, table: str) -> int:
     with svc.runtime.db.read() as session:
         return session.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar()
+
+
+# -- phone numbers, email addresses, names and attributes at rest (issue 13, section 5) ---
+
+UPRN = "100100012345"
+HOME = "1 Stryd y Bont"
+SURNAME = "Pritchard-Jones"
+
+
+def _citizen_patterns(w: World) -> dict[str, re.Pattern]:
+    """Each citizen's details, however a column could spell them."""
+    patterns = {"email address": re.compile(re.escape(EMAIL), re.I), "name": re.compile(r"\bCeri\b"),
+                "surname": re.compile(SURNAME), "UPRN": re.compile(UPRN), "address": re.compile(HOME),
+                "Open311 address": re.compile(r"1 (ABER|BRYN) Street")}
+    for owner in (w.a, w.b):
+        for label, number in (("citizen", owner.citizen), ("suppressed", owner.ids["suppressed"])):
+            digits = number[-10:]
+            patterns[f"{owner.slug} {label}"] = re.compile(
+                rf"(\+44\s?|0)?{digits[:4]}\s?{digits[4:7]}\s?{digits[7:]}")
+    return patterns
+
+
+def _texted(w: World, body: str) -> None:
+    """Tenant A's citizen texts ``body`` (a signed Twilio webhook)."""
+    import uuid
+
+    from twilio.request_validator import RequestValidator
+
+    url = w.url("inbound") + "/webhooks/twilio/sms"
+    form = {"MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": "AC" + "1" * 32,
+            "From": w.a.citizen, "To": w.a.number, "Body": body, "NumMedia": "0"}
+    signature = RequestValidator(w.a.auth_token).compute_signature(url, form)
+    r = requests.post(url, data=form, headers={"X-Twilio-Signature": signature}, timeout=10)
+    assert r.status_code == 200, r.text
+
+
+def _stored_personal_data(w: World) -> list[tuple[str, str, str, str]]:
+    return sorted({(svc, table, column, name) for svc, table, column, value in _rows_of(w.platform)
+                   for name, pattern in _citizen_patterns(w).items() if pattern.search(value)})
+
+
+HASHED = {   # (service, table): {hash column: clear column}
+    ("notify", "suppressions"): {"recipient_hash": "recipient"},
+    ("inbound", "conversations"): {"recipient_hash": "recipient"},
+    ("inbound", "language_preferences"): {"phone_hash": "phone"},
+    ("scheduler", "subscribers"): {"phone_hash": "phone", "email_hash": "email"},
+    ("scheduler", "appointments"): {"phone_hash": "phone", "email_hash": "email"},
+}
+
+
+def _hashes_match_values(w: World) -> int:
+    """Every hash column holds shared.pii.lookup_hash of its (decrypted) value; returns how
+    many were checked."""
+    from shared import pii
+
+    checked = 0
+    for svc in w.platform.services:
+        for (name, table), columns in HASHED.items():
+            if name != svc.runtime.service:
+                continue
+            with svc.runtime.db.engine.connect() as conn:
+                for row in conn.execute(sa.text(f'SELECT * FROM "{table}"')).mappings():
+                    for hash_column, column in columns.items():
+                        clear = row[column] and svc.runtime.box.decrypt(row[column])
+                        assert row[hash_column] == pii.lookup_hash(conn, clear), (table, hash_column)
+                        checked += bool(clear)
+    return checked
+
+
+def test_numbers_emails_names_and_attributes_are_encrypted_at_rest_and_every_look_up_still_works(
+        platform):
+    """Raw rows of all three services (SQLite, and PostgreSQL on the real stack) hold no phone
+    number, email address, name, address or UPRN in clear; the APIs return them decrypted; and
+    every look-up by number or address still finds its row: suppression, de-duplication, the
+    subscriber and language-preference filters, audience filters on attributes, opt-out by
+    reply, the reply context, erasure."""
+    w = world_module.build(platform)
+    notify, inbound, scheduler, a = w.url("notify"), w.url("inbound"), w.url("scheduler"), w.a
+    posted = requests.post(scheduler + "/api/subscribers", headers=a.headers(), timeout=10, json={
+        "phone": "07700 900311", "email": EMAIL.upper(),                 # a's citizen again
+        "attributes": {"uprn": UPRN, "address": HOME, "name": "Ceri"}}).json()
+    assert (posted["created"], posted["updated"]) == (0, 1), posted     # de-duplicated by phone
+    opened = requests.post(f"{inbound}/open311/v2/requests.json", timeout=10, data={
+        "jurisdiction_id": a.slug, "api_key": a.key, "service_code": "missed_collection",
+        "address_string": HOME, "attribute[uprn]": UPRN, "email": EMAIL, "first_name": "Ceri",
+        "last_name": SURNAME, "phone": "07700 900311", "description": "bin missed"})
+    assert opened.status_code == 201, opened.text
+    appointment = requests.patch(f"{scheduler}/api/appointments/{a.ids['appointment']}",
+                                 headers=a.headers(), timeout=10,
+                                 json={"personalisation": {"name": f"Ceri {SURNAME}"}})
+    assert appointment.status_code == 200, appointment.text
+    _texted(w, "ENGLISH")
+    eventually(lambda: requests.get(f"{inbound}/api/language-preferences", headers=a.headers(),
+                                    timeout=10).json()["language_preferences"],
+               message="the language preference stored")
+    # the reminder to a's citizen has been sent: inbound holds it as the reply context
+    eventually(lambda: _count(platform.inbound, "conversations") >= 2, message="reply context")
+
+    assert not _stored_personal_data(w), f"personal data stored in clear: {_stored_personal_data(w)}"
+    assert _hashes_match_values(w) >= 7
+
+    # the APIs hand it all back in clear
+    h = a.headers()
+    found = requests.get(scheduler + "/api/subscribers", headers=h, timeout=10,
+                         params={"phone": "+44 7700 900311"}).json()["subscribers"]
+    assert [(s["phone"], s["email"], s["attributes"]) for s in found] == [
+        (a.citizen, EMAIL, {"round": a.ids["round"], "uprn": UPRN, "address": HOME, "name": "Ceri"})]
+    by_email = requests.get(scheduler + "/api/subscribers", headers=h, timeout=10,
+                            params={"email": EMAIL.upper()}).json()["subscribers"]
+    assert [s["id"] for s in by_email] == [a.ids["subscriber"]]
+    assert requests.get(f"{notify}/v2/notifications/{a.ids['notification']}", headers=h,
+                        timeout=10).json()["phone_number"] == a.citizen
+    listed = requests.get(notify + "/api/suppressions", headers=h, timeout=10).json()["suppressions"]
+    assert [s["recipient"] for s in listed] == [a.ids["suppressed"]]
+    requests_ = requests.get(inbound + "/api/service-requests", headers=h, timeout=10).json()
+    open311 = next(r for r in requests_["service_requests"] if r.get("email"))
+    assert (open311["email"], open311["first_name"], open311["last_name"], open311["phone"],
+            open311["address_id"]) == (EMAIL, "Ceri", SURNAME, a.citizen, UPRN)
+    appt = requests.get(f"{scheduler}/api/appointments/{a.ids['appointment']}", headers=h,
+                        timeout=10).json()
+    assert (appt["phone"], appt["personalisation"]["name"]) == (a.citizen, f"Ceri {SURNAME}")
+    prefs = requests.get(f"{inbound}/api/language-preferences", headers=h, timeout=10,
+                         params={"phone": "07700900311"}).json()["language_preferences"]
+    assert [(p["phone"], p["language"]) for p in prefs] == [(a.citizen, "en")]
+
+    # look-ups by attribute: an audience on the round reaches the subscriber, another none
+    for audience, size in (({"round": a.ids["round"]}, 1), ({"round": ["R-NONE", a.ids["round"]]}, 1),
+                           ({"round": "R-NONE"}, 0)):
+        made = requests.post(scheduler + "/api/campaigns", headers=h, timeout=10, json={
+            "name": "by attribute", "kind": "broadcast", "template_id": a.ids["template"],
+            "channel": "sms", "audience": audience, "send_at": "2099-01-01T10:00:00Z"}).json()
+        assert made["audience_size"] == size, (audience, made)
+
+    # the suppression check: a send to the suppressed number (written another way) is stopped
+    sent = requests.post(notify + "/v2/notifications/sms", headers=h, timeout=10, json={
+        "phone_number": "07700 900 611", "template_id": a.ids["template"],
+        "personalisation": {"day": "Monday"}}).json()
+    eventually(lambda: requests.get(f"{notify}/v2/notifications/{sent['id']}", headers=h, timeout=10
+                                    ).json()["status"] in ("permanent-failure", "suppressed"),
+               message="the send to a suppressed number stopped")
+    # the reply context: found by the number, whatever way it is written
+    from services.inbound.replies import find_conversation
+
+    with platform.inbound.runtime.db.read() as session:
+        context = find_conversation(session, a.tenant["id"], "07700 900311")
+        assert context is not None and context.recipient == a.citizen
+    # an opt-out by reply reaches the subscriber through the hash; START undoes it
+    _texted(w, "STOP")
+    eventually(lambda: requests.get(scheduler + "/api/subscribers", headers=h, timeout=10,
+                                    params={"phone": a.citizen}).json()["subscribers"][0]["opted_out"],
+               message="the subscriber opted out")
+    assert requests.delete(f"{notify}/api/suppressions/sms/07700900311", headers=h,
+                           timeout=10).status_code == 204
+    # erasure: the row goes, and with it every trace the platform could still decrypt
+    assert requests.delete(f"{scheduler}/api/subscribers/{a.ids['subscriber']}", headers=h,
+                           timeout=10).status_code == 204
+    assert requests.get(scheduler + "/api/subscribers", headers=h, timeout=10,
+                        params={"phone": a.citizen}).json()["subscribers"] == []
+    assert not _stored_personal_data(w)

@@ -19,7 +19,7 @@ from inbound_support import (
 
 from services.inbound import autoreplies
 from services.inbound.models import InboundMessage, LanguagePreference, ServiceRequest
-from shared import events
+from shared import events, pii
 
 REFERENCE = re.compile(r"^HYS-[A-HJ-NP-Z2-9]{6}$")
 
@@ -279,7 +279,7 @@ def test_english_sets_the_citizen_s_language_and_later_answers_use_it(inbound, t
                                                                     post_twilio):
     post_twilio(twilio_form("ENGLISH"))
     with inbound.runtime.db.read() as session:
-        pref = session.get(LanguagePreference, (tenant.id, CITIZEN))
+        pref = session.get(LanguagePreference, (tenant.id, pii.lookup_hash(session, CITIZEN)))
     assert (pref.language, pref.source) == ("en", "reply")
     assert auto_reply(inbound).data["language"] == "en"
 

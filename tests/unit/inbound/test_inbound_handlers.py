@@ -8,6 +8,7 @@ from inbound_support import CITIZEN, apply
 
 from services.inbound import handlers
 from services.inbound.models import Conversation
+from services.inbound.replies import find_conversation
 from shared import events, topology
 from shared.events import Event
 from shared.tenancy import TENANCY_HANDLERS
@@ -24,7 +25,7 @@ def sent(tenant_id: str, *, at: dt.datetime, recipient: str = CITIZEN, channel: 
 
 def conversation(service, tenant_id: str, recipient: str = CITIZEN) -> Conversation | None:
     with service.runtime.db.read() as session:
-        return session.get(Conversation, (tenant_id, recipient))
+        return find_conversation(session, tenant_id, recipient)
 
 
 NOW = dt.datetime(2026, 11, 25, 18, 0, tzinfo=dt.UTC)

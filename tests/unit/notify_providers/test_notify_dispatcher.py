@@ -6,9 +6,10 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from services.notify.models import Notification, ProviderState, Suppression
+from services.notify.models import Notification, ProviderState
 from services.notify.providers.base import ProviderError, SendResult
 from services.notify.providers.twilio import TwilioFactory
+from services.notify.sending import find_suppression
 from tests.fakes.twilio_server import FakeTwilio
 from tests.unit.notify_providers.providers_support import ScriptedProvider, outage
 
@@ -308,7 +309,7 @@ def test_twilio_21610_suppresses_the_recipient_and_announces_the_opt_out(make_no
     row = h.row(nid)
     assert (row.status, row.provider) == ("permanent-failure", "twilio")
     with h.db.read() as session:
-        assert session.get(Suppression, (tenant, "sms", TO)) is not None
+        assert find_suppression(session, tenant, "sms", TO) is not None
     opted_out = h.events("subscriber.opted_out")
     assert [(e["tenant_id"], e["data"]["recipient"]) for e in opted_out] == [(tenant, TO)]
     assert h.row(again).status == "suppressed"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from twilio.request_validator import RequestValidator
 
-from services.notify.models import Suppression
 from services.notify.providers.base import ProviderError
+from services.notify.sending import find_suppression
 from tests.unit.notify_providers.providers_support import Harness, ScriptedProvider
 
 AUTH_TOKEN = "tenant-twilio-auth-token"
@@ -116,7 +116,7 @@ def test_an_opted_out_receipt_suppresses_the_recipient(h, client):
 
     assert h.row(nid).status == "permanent-failure"
     with h.db.read() as session:
-        assert session.get(Suppression, (h.row(nid).tenant_id, "sms", TO)) is not None
+        assert find_suppression(session, h.row(nid).tenant_id, "sms", TO) is not None
     assert [e["data"]["recipient"] for e in h.events("subscriber.opted_out")] == [TO]
 
 
