@@ -8,12 +8,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import RadioField, StringField, SubmitField
-from wtforms.validators import Email, InputRequired, Length
+from wtforms.validators import InputRequired, Length, Regexp
 
 from services.notify.console import Area, audit, auth, db, get_or_404, now, nudge, requires, tenant_id
 from services.notify.console.forms import RadioInput, SubmitInput, TextInput
 from services.notify.console.models import ROLES, ConsoleSettings, StaffInvite, StaffUser
-from services.notify.sending import SendRequest, accept
+from services.notify.sending import EMAIL, SendRequest, accept
 from services.notify.templates import create_template
 from shared.tenancy import Tenant
 
@@ -45,7 +45,7 @@ def role_choices():
 class InviteForm(FlaskForm):
     email = StringField(_l("Email address"), widget=TextInput(), validators=[
         InputRequired(_l("Enter an email address")),
-        Email(_l("Enter an email address in the right format, like name@example.gov.uk")),
+        Regexp(EMAIL, message=_l("Enter an email address in the right format, like name@example.gov.uk")),
         Length(max=320)])
     role = RadioField(_l("Role"), widget=RadioInput(), choices=[],
                       validators=[InputRequired(_l("Choose a role"))])
