@@ -148,3 +148,13 @@ def test_the_console_is_in_welsh_when_chosen(console):
     english = console.client().get("/console/sign-in",
                                    headers={"Accept-Language": "en-GB,en;q=0.8"})
     assert '<html lang="en-GB"' in english.text and ">Cymraeg<" in english.text
+
+
+def test_docs_show_the_route_role_matrix_as_the_code_has_it(console):
+    from pathlib import Path
+
+    from services.notify.console.matrix import markdown
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "console.md").read_text()
+    assert markdown(console.app) in docs, (
+        "docs/console.md's matrix is out of date: python -m services.notify.console.matrix")
