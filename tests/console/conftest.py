@@ -132,6 +132,19 @@ def console(embedded_settings, clock) -> Console:
     service.runtime.db.dispose()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def any_console(request, tmp_path, clock) -> Console:
+    """The console on SQLite, then on a throwaway PostgreSQL database."""
+    import tests.conftest as root  # its settings helper (the same as every test's)
+
+    settings = root._base_settings(tmp_path) if request.param == "sqlite" else \
+        root._base_settings(tmp_path, database_url=request.getfixturevalue("pg_url"))
+    service = notify_wiring.build(settings)
+    service.runtime.migrate()
+    yield Console(service, clock)
+    service.runtime.db.dispose()
+
+
 # -- the browser ---------------------------------------------------------------------------
 
 @pytest.fixture

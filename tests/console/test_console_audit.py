@@ -119,9 +119,10 @@ def test_redaction():
         "name": "Bins", "phone_number": "[redacted]", "id": str(uuid.UUID(int=1))}
 
 
-def test_a_scheduler_change_reaches_notifys_audit_log_through_the_bus(live):
+def test_a_scheduler_change_reaches_notifys_audit_log_through_the_bus(platform):
     """shared.audit.publish in the scheduler's transaction → its outbox → the bus →
-    notify.events → audit_log, read by GET /api/audit (the embedded platform's bus)."""
+    notify.events → audit_log, read by GET /api/audit; on both stacks (memory + SQLite,
+    RabbitMQ + PostgreSQL)."""
     import time
 
     import requests
@@ -129,6 +130,8 @@ def test_a_scheduler_change_reaches_notifys_audit_log_through_the_bus(live):
 
     from shared import audit as shared_audit
 
+    live = platform
+    live.url = platform.urls()["notify"]
     council = live_council(live, "penfro", roles=())
     with live.scheduler.runtime.db.transaction() as s:
         shared_audit.publish(s, tenant_id=council.id, service="scheduler",
