@@ -6,11 +6,11 @@ import re
 import uuid
 
 import sqlalchemy as sa
-from conftest import csrf_token
 
 from services.notify.console.models import StaffInvite, StaffUser
 from services.notify.models import Notification, Template
 from shared.tenancy import ApiKey
+from tests.console.support import csrf_token
 
 
 def form_post(console, client, path: str, data: dict, page: str | None = None):

@@ -5,18 +5,12 @@ from __future__ import annotations
 import json
 import uuid
 
-from conftest import csrf_token
-from notifications_python_client.authentication import create_jwt_token
-
 from services.notify.console import audit
 from shared import events
+from tests.console.support import bearer, csrf_token
 
 TEMPLATE = {"name": "Bins", "type": "sms",
             "body": {"cy": "Biniau yfory, ((name))", "en": "Bins tomorrow, ((name))"}}
-
-
-def bearer(api_key: str) -> dict:
-    return {"Authorization": "Bearer " + create_jwt_token(api_key[-36:], api_key[-73:-37])}
 
 
 def entries(client, api_key: str, **query) -> dict:
@@ -126,9 +120,9 @@ def test_a_scheduler_change_reaches_notifys_audit_log_through_the_bus(platform):
     import time
 
     import requests
-    from conftest import live_council
 
     from shared import audit as shared_audit
+    from tests.console.support import live_council
 
     live = platform
     live.url = platform.urls()["notify"]

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import Page, latest_email_to, live_council
 
 from services.notify.console.catalogues import problems
+from tests.console.support import Page, latest_email_to, live_council
 
 WELSH_SMS = "Helo ((name)), bydd y lorri ailgylchu'n dod ddydd Iau. Rhowch y bocsys allan erbyn 7yb."
 ENGLISH_SMS = "Hello ((name)), the recycling lorry comes on Thursday. Put the boxes out by 7am."

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import requests
-from conftest import csrf_token
 
 from services.notify.console.models import StaffUser
+from tests.console.support import csrf_token
 from tests.fakes.oidc_server import FakeOidcProvider
 
 

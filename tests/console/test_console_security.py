@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 import uuid
 
-from conftest import PASSWORD, csrf_token
-
 from services.notify.console import console_routes
 from services.notify.console.access import PUBLIC, allowed, permission_of
 from services.notify.console.auth import LOCK_AFTER
 from services.notify.console.models import ROLES
+from tests.console.support import PASSWORD, csrf_token
 
 PARAM = re.compile(r"<(?:[a-z_]+:)?([a-z_]+)>")
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
-from conftest import csrf_token
-from test_console_audit import bearer
 
 from services.notify.console.auth import LOCK_AFTER
 from services.notify.console.models import AuditEntry, StaffInvite
 from services.notify.models import Notification
+from tests.console.support import bearer, csrf_token
 
 
 def post(client, path, data, page=None):
