@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-unit test-integration test-faults audit lint bench clean deps-browser deps-tools lock
+.PHONY: run test test-unit test-integration test-faults audit lint bench clean deps-browser deps-tools lock console-assets
 
 # The versions come from the lock files (pip-compile, from pyproject.toml's ranges):
 # the venv here, CI's and the Docker image install the same ones.  `make lock`
@@ -24,7 +24,7 @@ lock: $(STAMP)  ## re-pin requirements.lock (the image) and requirements-dev.loc
 	$(BIN)/pip-compile --quiet --upgrade --strip-extras --allow-unsafe --no-emit-index-url \
 		--no-emit-find-links --no-emit-trusted-host --extra dev -o requirements-dev.lock pyproject.toml
 
-run: $(STAMP)  ## the embedded platform, all in one process, with a demo tenant
+run: $(STAMP) console-assets  ## the embedded platform, all in one process, with a demo tenant
 	$(BIN)/hysbys up --demo
 
 deps-browser:  ## Debian's Chromium and its driver, for the /ops page's browser test
@@ -39,7 +39,7 @@ deps-tools:  ## promtool and kubectl, for the deploy/ checks in make test
 
 # `slow` marks the fault runs (tests/faults): they stop the local RabbitMQ and restart
 # PostgreSQL, so they run on their own, in `make test-faults`.
-test: $(STAMP) deps-browser deps-tools  ## everything but the fault runs: unit, contract, integration (real RabbitMQ + PostgreSQL), end to end, security, fuzz
+test: $(STAMP) deps-browser deps-tools console-assets  ## everything but the fault runs: unit, contract, integration (real RabbitMQ + PostgreSQL), end to end, security, fuzz
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 test-faults: $(STAMP)  ## broker, database, kills, providers, poison, disk, counted (~10-13 min; root; breaks the shared broker, so alone)
@@ -66,6 +66,27 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)  ## benchmarks on RabbitMQ + PostgreSQL; results in bench/results/, docs/benchmarks.md
 	$(BIN)/hysbys bench $(SCENARIOS)
 	$(BIN)/python -m bench.report
+
+# The console's front end (services/notify/console): GOV.UK Frontend's Sass compiled with
+# our settings, its JS and images, axe-core for the browser tests (npm, pinned by
+# frontend/package-lock.json), and the gettext catalogues compiled to .mo.  Rebuilt only
+# when an input changes; the outputs are not committed.
+CONSOLE      := services/notify/console
+CONSOLE_OUT  := $(CONSOLE)/static/build
+
+frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(CONSOLE_OUT)/console.css: frontend/node_modules/.installed frontend/console.scss
+	mkdir -p $(CONSOLE_OUT)
+	cd frontend && npx sass --pkg-importer=node --style=compressed --quiet-deps --no-source-map console.scss ../$(CONSOLE_OUT)/console.css
+	cp frontend/node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.js $(CONSOLE_OUT)/
+	cp -r frontend/node_modules/govuk-frontend/dist/govuk/assets/images $(CONSOLE_OUT)/
+	cp frontend/node_modules/govuk-frontend/dist/govuk/assets/manifest.json $(CONSOLE_OUT)/
+
+console-assets: $(STAMP) $(CONSOLE_OUT)/console.css  ## the console's CSS, JS and compiled Welsh catalogues
+	$(BIN)/python -m services.notify.console.catalogues compile
 
 lint: $(STAMP)
 	$(BIN)/ruff check shared services tests

@@ -8,7 +8,19 @@ from pathlib import Path
 
 from flask import Flask
 
-from services.notify import admin, api_native, api_v2, handlers, opendata, ops, receipts, retention
+from services.notify import (
+    admin,
+    api_native,
+    api_v2,
+    audit_api,
+    console,
+    handlers,
+    opendata,
+    ops,
+    receipts,
+    retention,
+)
+from services.notify.console import audit as console_audit
 from services.notify.dispatcher import Dispatcher, Safeguards
 from services.notify.providers.base import Provider
 from services.notify.providers.choice import (
@@ -85,6 +97,9 @@ class NotifyService:
             self.runtime, scheduler_metrics_url=self.runtime.settings.internal_url("scheduler")
             + "/metrics", board=ops_board))
         app.register_blueprint(opendata.blueprint(self.runtime.db))
+        api.register_blueprint(audit_api.blueprint(self.runtime))
+        console.init_app(app, self.runtime, nudge=self.nudge)
+        console_audit.install_api_hook(app, self.runtime.db)
         return app
 
     def queue_handlers(self) -> dict:
