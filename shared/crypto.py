@@ -17,6 +17,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 class SecretBox:
     def __init__(self, keys: str):
         self._fernet = MultiFernet([Fernet(k.strip().encode()) for k in keys.split(",") if k.strip()])
+        self._keys = [k.strip().encode() for k in keys.split(",") if k.strip()]
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
@@ -32,6 +33,12 @@ class SecretBox:
 
     def decrypt_json(self, token: str | None) -> Any:
         return json.loads(self.decrypt(token)) if token else {}
+
+    def derived(self, purpose: str) -> list[str]:
+        """A secret for ``purpose`` made from each platform key (HMAC-SHA256, hex): the
+        first signs, every one verifies, so a key rotation keeps what was signed working.
+        Nothing derived is stored: every service holding the platform key can make it."""
+        return [hmac.new(k, purpose.encode(), hashlib.sha256).hexdigest() for k in self._keys]
 
 
 def hmac_sha256_hex(secret: str, message: bytes) -> str:

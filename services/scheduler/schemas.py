@@ -139,6 +139,12 @@ class RoundIn(Strict):
                 raise MarshmallowError({"rrule": [str(exc)]}) from exc
 
 
+class RoundQuery(Strict):
+    until = fields.Date(metadata={"description": "list every collection date up to this day "
+                                                 "(at most 400 days ahead), not only the next "
+                                                 "six"})
+
+
 class RoundChange(Strict):
     """One line of a council's holiday calendar: collections due ``from`` go ``to``."""
 
