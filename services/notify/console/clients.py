@@ -60,6 +60,8 @@ class SchedulerApi(Protocol):
 
     def subscribers(self, **filters) -> dict: ...
     def upsert_subscriber(self, row: dict) -> dict: ...
+    def subscriber(self, subscriber_id: str) -> dict: ...
+    def change_subscriber(self, subscriber_id: str, body: dict) -> dict: ...
     def upload_subscribers(self, csv_bytes: bytes) -> dict: ...
     def erase_subscriber(self, subscriber_id: str) -> None: ...
     def rounds(self, until: str | None = None) -> dict: ...
@@ -151,6 +153,12 @@ class HttpScheduler:
 
     def upsert_subscriber(self, row: dict) -> dict:
         return self.http.call("POST", "/api/subscribers", json=row)
+
+    def subscriber(self, subscriber_id: str) -> dict:
+        return self.http.call("GET", f"/api/subscribers/{_seg(subscriber_id)}")
+
+    def change_subscriber(self, subscriber_id: str, body: dict) -> dict:
+        return self.http.call("PATCH", f"/api/subscribers/{_seg(subscriber_id)}", json=body)
 
     def upload_subscribers(self, csv_bytes: bytes) -> dict:
         return self.http.call("POST", "/api/subscribers/upload", data=csv_bytes,
@@ -279,3 +287,24 @@ def clients() -> Clients:
         made = factory(g.staff.tenant_id, g.staff.id)
         g.console_clients = made
     return made
+
+
+def guard(bp) -> None:
+    """An area's pages when a service says no: its 404 is the console's 404 (another
+    tenant's id and an unknown one look the same); a service that does not answer, or
+    refuses the console's token, is a page saying so (``console/areas/unavailable.html``)
+    — answered 200 with a warning, never a 5xx: a reader is told what happened and that
+    nothing was changed, and the route × role matrix (run without the other services)
+    holds every permitted route below 500."""
+    from flask import abort, render_template
+
+    def handle(exc: ServiceError):
+        if exc.not_found:
+            abort(404)
+        if isinstance(exc, Unavailable) or exc.status in (401, 403):
+            log.warning("console: %s", exc)
+            return render_template("console/areas/unavailable.html",
+                                   service=getattr(exc, "service", None)), 200
+        return render_template("console/areas/refused.html", messages=exc.messages), 400
+
+    bp.register_error_handler(ServiceError, handle)
