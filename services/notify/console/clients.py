@@ -296,11 +296,14 @@ def guard(bp) -> None:
     — answered 200 with a warning, never a 5xx: a reader is told what happened and that
     nothing was changed, and the route × role matrix (run without the other services)
     holds every permitted route below 500."""
-    from flask import abort, render_template
+    from flask import render_template
+    from werkzeug.exceptions import NotFound
+
+    from services.notify.console import error_page
 
     def handle(exc: ServiceError):
         if exc.not_found:
-            abort(404)
+            return error_page(NotFound())
         if isinstance(exc, Unavailable) or exc.status in (401, 403):
             log.warning("console: %s", exc)
             return render_template("console/areas/unavailable.html",
