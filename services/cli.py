@@ -88,6 +88,9 @@ def cmd_up(args) -> int:
         print(f"  demo API key (test):                 {demo['test_api_key']}")
         print(f"  template {demo['template_id']}; broadcast campaign {demo['campaign_id']} "
               f"to {demo['subscribers']} subscribers fires at {demo['send_at']}")
+        console = demo["console"]
+        print(f"Console: {console['url']}  (sign in as {console['email']}, "
+              f"password {console['password']}; role admin)")
     print("Press Ctrl-C to stop.", flush=True)
     try:
         _wait_for_signal()

@@ -85,8 +85,39 @@ def ensure_demo(platform: Platform, *, send_in: dt.timedelta = dt.timedelta(seco
         "channel": "sms", "send_at": send_at.isoformat(), "audience": {"round": "A"},
         "urgent": False})
     r.raise_for_status()
-    return {**demo, "template_id": template_id, "campaign_id": r.json()["id"],
+    console = ensure_console_user(platform, demo["id"])
+    return {**demo, "console": console, "template_id": template_id, "campaign_id": r.json()["id"],
             "subscribers": len(SUBSCRIBERS), "send_at": send_at.isoformat()}
+
+
+DEMO_STAFF_EMAIL = "demo-admin@pembrokeshire-demo.example"
+
+
+def ensure_console_user(platform: Platform, tenant_id: str) -> dict:
+    """The demo council's console admin: made once, its password kept in var/ (generated,
+    so no two installs share one); printed by ``make run`` with the console's address."""
+    import secrets
+
+    from services.notify.console import auth
+    from services.notify.console.models import StaffUser
+    from shared.db import utcnow
+
+    path = platform.settings.var_dir / "console-demo.password"
+    with platform.notify.runtime.db.transaction() as s:
+        user = s.scalars(sa.select(StaffUser).where(StaffUser.email == DEMO_STAFF_EMAIL)).first()
+        if user is None or not path.exists():
+            password = secrets.token_urlsafe(12)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(password)
+            path.chmod(0o600)
+            if user is None:
+                auth.create_user(s, tenant_id=tenant_id, email=DEMO_STAFF_EMAIL,
+                                 name="Demo Admin", role="admin", password=password,
+                                 now=utcnow())
+            else:
+                user.password_hash = auth.hash_password(password)
+    return {"url": platform.urls()["notify"] + "/console/", "email": DEMO_STAFF_EMAIL,
+            "password": path.read_text().strip()}
 
 
 def _wait_for_replica(scheduler_url: str, key: str, timeout: float = 15.0) -> None:

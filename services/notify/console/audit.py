@@ -44,7 +44,7 @@ TEXT_KEYS = {"body", "subject", "content", "message", "body_en", "body_cy", "sub
              "subject_cy", "text", "reply", "en", "cy"}
 CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 API_BLUEPRINTS = ("native", "v2", "admin")
-NOT_CHANGES = {"v2.send_sms", "v2.send_email", "native.bulk_send",
+NOT_CHANGES = {"v2.send_sms", "v2.send_email", "v2.send_letter", "native.bulk_send",
                "native.preview", "v2.preview"}
 
 
