@@ -237,3 +237,55 @@ def backends(console, embedded_settings):
     b = Backends(console, embedded_settings)
     yield b
     b.close()
+
+
+class FakeInboundServer:
+    """inbound's conversations and service-requests API on 127.0.0.1 (an ephemeral port),
+    answered by :class:`FakeInbound`, for the browser journeys: the console's real HTTP
+    client calls it, and the console's token is verified as inbound verifies it."""
+
+    def __init__(self, box):
+        import threading
+
+        import jwt
+        from flask import Flask, jsonify, request
+        from werkzeug.serving import make_server
+
+        from shared.tenancy import console_purpose
+
+        self.store: dict = {}
+        app = Flask("fake-inbound")
+
+        def port() -> FakeInbound:
+            token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            iss = jwt.decode(token, options={"verify_signature": False})["iss"]
+            jwt.decode(token, box.derived(console_purpose(iss))[0], algorithms=["HS256"])
+            return FakeInbound(iss, self.store)
+
+        def answer(call):
+            try:
+                return jsonify(call())
+            except ServiceError as exc:
+                return jsonify({"status_code": exc.status, "errors": [
+                    {"error": "Error", "message": m} for m in exc.messages]}), exc.status
+
+        app.add_url_rule("/api/conversations", "list", lambda: answer(
+            lambda: port().conversations(**request.args.to_dict())))
+        app.add_url_rule("/api/conversations/<cid>", "get", lambda cid: answer(
+            lambda: port().conversation(cid)))
+        app.add_url_rule("/api/conversations/<cid>", "patch", lambda cid: answer(
+            lambda: port().change_conversation(cid, request.get_json())), methods=["PATCH"])
+        app.add_url_rule("/api/conversations/<cid>/messages", "answer", lambda cid: answer(
+            lambda: port().answer(cid, request.get_json())), methods=["POST"])
+        app.add_url_rule("/api/service-requests", "requests", lambda: answer(
+            lambda: port().service_requests(**request.args.to_dict())))
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def inbound(self, tenant_id: str) -> FakeInbound:
+        return FakeInbound(tenant_id, self.store)
+
+    def stop(self) -> None:
+        self.server.shutdown()
