@@ -141,6 +141,18 @@ class ApiKeyRevoked(_Data):
     revoked_at = fields.AwareDateTime(required=True)
 
 
+class AuditRecorded(_Data):
+    """A change another service made, for notify's audit log (shared/audit.py)."""
+
+    service = fields.String(required=True, validate=validate.Length(max=16))
+    via = fields.String(load_default="api", validate=validate.Length(max=16))
+    action = fields.String(required=True, validate=validate.Length(max=64))
+    actor = fields.Dict(required=True)
+    target = fields.Dict(load_default=dict)
+    before = fields.Dict(load_default=None, allow_none=True)
+    after = fields.Dict(load_default=None, allow_none=True)
+
+
 EVENT_SCHEMAS: dict[str, type[Schema]] = {
     "notification.requested": NotificationRequested,
     "notification.sent": NotificationStatusChanged,
@@ -159,6 +171,7 @@ EVENT_SCHEMAS: dict[str, type[Schema]] = {
     "campaign.occurrence.completed": CampaignOccurrenceCompleted,
     "tenant.changed": TenantChanged,
     "api_key.revoked": ApiKeyRevoked,
+    "audit.recorded": AuditRecorded,
 }
 
 

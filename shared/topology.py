@@ -52,8 +52,8 @@ QUEUES: tuple[QueueSpec, ...] = (
               "delivery-status callbacks to each tenant's own URL (retried through delay queues)"),
     QueueSpec("notify.events", "notify",
               ("subscriber.opted_out", "subscriber.opted_in", "inbound.message.received",
-               "service_request.created"),
-              "suppression list, received texts and the open-data counts"),
+               "service_request.created", "audit.recorded"),
+              "suppression list, received texts, the open-data counts and the audit log"),
     # Inbound needs only notification.sent (the context of a reply): binding every
     # outcome would copy 100,000+ receipts per bin night into a queue that drops them.
     QueueSpec("inbound.events", "inbound", _TENANCY + ("notification.sent",),

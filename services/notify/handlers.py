@@ -140,6 +140,7 @@ def routes(box=None, http=None) -> dict[str, list]:
 
     import requests
 
+    from services.notify.console.audit import apply_audit_event
     from services.notify.status_callbacks import post_status_callback
 
     callback = _Callbacks(functools.partial(post_status_callback,
@@ -153,4 +154,5 @@ def routes(box=None, http=None) -> dict[str, list]:
         "subscriber.opted_in": [on_opted_in],
         "inbound.message.received": [on_inbound_message, opendata.count_reply],
         "service_request.created": [opendata.count_service_request],
+        "audit.recorded": [apply_audit_event],
     }

@@ -18,11 +18,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-from areas_support import FakeInboundServer
-from conftest import Page, live_council
 from notifications_python_client.authentication import create_jwt_token
 
 from services.embedded import Platform
+from tests.console.areas_support import FakeInboundServer
+from tests.console.support import Page, live_council
 
 LONDON = ZoneInfo("Europe/London")
 CSV = "phone,language,round\n07700900000,cy,A\nnot a number,en,A\n07700900111,en,A\n"

@@ -5,18 +5,12 @@ from __future__ import annotations
 import json
 import uuid
 
-from conftest import csrf_token
-from notifications_python_client.authentication import create_jwt_token
-
 from services.notify.console import audit
 from shared import events
+from tests.console.support import bearer, csrf_token
 
 TEMPLATE = {"name": "Bins", "type": "sms",
             "body": {"cy": "Biniau yfory, ((name))", "en": "Bins tomorrow, ((name))"}}
-
-
-def bearer(api_key: str) -> dict:
-    return {"Authorization": "Bearer " + create_jwt_token(api_key[-36:], api_key[-73:-37])}
 
 
 def entries(client, api_key: str, **query) -> dict:
@@ -117,3 +111,38 @@ def test_redaction():
         "config": {"webhook_secret": "[redacted]"},
         "body": {"cy": audit.fingerprint("Helo"), "en": audit.fingerprint("Hi")},
         "name": "Bins", "phone_number": "[redacted]", "id": str(uuid.UUID(int=1))}
+
+
+def test_a_scheduler_change_reaches_notifys_audit_log_through_the_bus(platform):
+    """shared.audit.publish in the scheduler's transaction → its outbox → the bus →
+    notify.events → audit_log, read by GET /api/audit; on both stacks (memory + SQLite,
+    RabbitMQ + PostgreSQL)."""
+    import time
+
+    import requests
+
+    from shared import audit as shared_audit
+    from tests.console.support import live_council
+
+    live = platform
+    live.url = platform.urls()["notify"]
+    council = live_council(live, "penfro", roles=())
+    with live.scheduler.runtime.db.transaction() as s:
+        shared_audit.publish(s, tenant_id=council.id, service="scheduler",
+                             action="campaign.paused",
+                             actor={"type": "api_key", "id": "k1", "label": "crm"},
+                             target={"type": "campaign", "id": "c-1"},
+                             before={"status": "running"},
+                             after={"status": "paused", "body": {"cy": "Helo", "en": "Hi"}})
+    live.scheduler.runtime.relay.nudge.set()
+    deadline = time.monotonic() + 20
+    found = []
+    while time.monotonic() < deadline and not found:
+        r = requests.get(f"{live.url}/api/audit", headers=bearer(council.api_key), timeout=10)
+        found = [e for e in r.json()["entries"] if e["action"] == "campaign.paused"]
+        time.sleep(0.1)
+    assert found, "the scheduler's audit event did not arrive"
+    entry = found[0]
+    assert entry["service"] == "scheduler" and entry["actor"]["label"] == "crm"
+    assert entry["before"] == {"status": "running"}
+    assert entry["after"]["body"]["cy"] == shared_audit.fingerprint("Helo")

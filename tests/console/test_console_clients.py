@@ -8,7 +8,6 @@ import uuid
 import jwt
 import pytest
 import requests
-from areas_support import session_into
 
 from services.notify.console.clients import (
     HttpScheduler,
@@ -20,6 +19,7 @@ from services.scheduler.wiring import build as build_scheduler
 from shared import events
 from shared.events import Event
 from shared.tenancy import console_purpose, console_token
+from tests.console.areas_support import session_into
 
 BASE = "http://scheduler.test"
 

@@ -1,11 +1,10 @@
 """``make run``'s demo council gets a console admin whose printed password signs in."""
 from __future__ import annotations
 
-from conftest import csrf_token
-
 from services.demo import DEMO_STAFF_EMAIL, ensure_console_user
 from services.embedded import Platform
 from services.notify import tenants
+from tests.console.support import csrf_token
 
 
 def test_the_demo_console_user_signs_in_with_the_printed_password(embedded_settings):

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import Page, latest_email_to, live_council
 
 from services.notify.console.catalogues import problems
+from tests.console.support import Page, latest_email_to, live_council
 
 WELSH_SMS = "Helo ((name)), bydd y lorri ailgylchu'n dod ddydd Iau. Rhowch y bocsys allan erbyn 7yb."
 ENGLISH_SMS = "Hello ((name)), the recycling lorry comes on Thursday. Put the boxes out by 7am."
@@ -119,3 +119,45 @@ def test_invite_accept_template_preview_and_a_viewer_refused(live, browser, lang
     browser.get(template_url + "/edit")
     assert page.h1() == t["refused"]
     page.check("refused")
+
+
+KEYS_TEXT = {"en": ("Your new API key", "revoked"), "cy": ("Eich allwedd API newydd", "dirymu")}
+
+
+@pytest.mark.parametrize("lang", ["en", "cy"])
+def test_an_admins_pages_keys_settings_and_the_error_pages(live, browser, lang):
+    council = live_council(live, f"ceredigion-{lang}", roles=("admin", "sender"))
+    page = Page(browser, live.url, lang)
+    page.sign_in(council.staff["admin"]["email"])
+    wait_for(browser, lambda: "/sign-in" not in browser.current_url, "signed in")
+
+    page.open("/console/api-keys/")
+    page.check("api-keys")
+    browser.find_element("id", "create-key").click()
+    page.check("api-key-new")
+    browser.find_element("id", "name").send_keys("CRM")
+    browser.find_element("css selector", "input[name=key_type][value=test]").click()
+    browser.find_element("css selector", "button[name=submit]").click()
+    assert page.h1() == KEYS_TEXT[lang][0]
+    secret = browser.find_element("id", "api-key").text
+    assert secret.startswith("crm-" + council.id)
+    page.check("api-key-created")
+    page.open("/console/api-keys/")
+    assert secret[-36:] not in browser.page_source
+    browser.find_element("css selector", "#keys form button").click()
+    assert KEYS_TEXT[lang][1] in browser.find_element("class name",
+                                                      "govuk-notification-banner").text
+    page.check("api-keys-revoked")
+
+    page.open("/console/users/" + council.staff["sender"]["id"])
+    page.check("team-member")
+    page.open("/console/settings/")
+    page.check("settings")
+    page.open("/console/templates/")
+    page.check("templates")
+    page.open("/console/no-such-page")
+    page.check("not-found")
+    browser.delete_all_cookies()
+    page.open("/console/invitation/not-a-real-token")
+    page.set_language(lang)
+    page.check("invitation-gone")

@@ -21,7 +21,6 @@ sees *that* it changed without reading it.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 
@@ -30,43 +29,15 @@ from flask import Flask, g, request
 from sqlalchemy.orm import Session
 
 from services.notify.console.models import AuditEntry
+from shared.audit import fingerprint, redact  # noqa: F401 - re-exported
 from shared.db import utcnow
 
 log = logging.getLogger(__name__)
 
-SECRET_KEYS = {"password", "password_hash", "secret", "api_key", "test_api_key", "token",
-               "auth_token", "secret_encrypted", "config_encrypted", "provider_credentials",
-               "webhook_secret", "delivery_status_token", "client_secret", "oidc_client_secret",
-               "csrf_token", "token_hash"}
-PERSONAL_KEYS = {"phone_number", "email_address", "recipient", "personalisation", "phone",
-                 "user_number", "to"}
-TEXT_KEYS = {"body", "subject", "content", "message", "body_en", "body_cy", "subject_en",
-             "subject_cy", "text", "reply", "en", "cy"}
 CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 API_BLUEPRINTS = ("native", "v2", "admin")
 NOT_CHANGES = {"v2.send_sms", "v2.send_email", "v2.send_letter", "native.bulk_send",
                "native.preview", "v2.preview"}
-
-
-def fingerprint(text: str) -> str:
-    return f"[{len(text)} characters, sha256 {hashlib.sha256(text.encode()).hexdigest()[:10]}]"
-
-
-def redact(value, key: str | None = None, inside_text: bool = False):
-    """``value`` safe to keep: secrets and recipients redacted, texts fingerprinted."""
-    lowered = (key or "").lower()
-    if lowered in SECRET_KEYS or lowered in PERSONAL_KEYS:
-        return None if value is None else "[redacted]"
-    text = inside_text or lowered in TEXT_KEYS
-    if isinstance(value, dict):
-        return {k: redact(v, k, text and k in ("en", "cy")) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact(v, None, inside_text) for v in value]
-    if isinstance(value, str) and text:
-        return fingerprint(value)
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
 
 
 def current_actor() -> tuple[str, str | None, str | None, str]:

@@ -24,7 +24,14 @@ LANGUAGES = ("cy", "en")
 HTML_LANG = {"cy": "cy", "en": "en-GB"}
 
 
+BABEL_LOCALE = {"cy": "cy", "en": "en_GB"}     # British English dates: 3 Dec 2026, 24-hour
+
+
 def select_locale() -> str:
+    return BABEL_LOCALE[_choose()]
+
+
+def _choose() -> str:
     chosen = session.get("lang") if request else None
     if chosen in LANGUAGES:
         return chosen
@@ -35,7 +42,8 @@ def select_locale() -> str:
 
 
 def language() -> str:
-    return str(get_locale() or "en")
+    """``cy`` or ``en``: the page's language."""
+    return "cy" if str(get_locale() or "en").startswith("cy") else "en"
 
 
 def ensure_compiled(dirs: list[str]) -> None:

@@ -2,6 +2,7 @@
 the home page and the audit log."""
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -12,10 +13,13 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField, SubmitField
 from wtforms.validators import InputRequired, Length
 
-from services.notify.console import Area, audit, auth, db, now, public, requires, tenant_id
+from services.notify.console import Area, audit, auth, db, now, oidc, public, requires, tenant_id
 from services.notify.console.forms import PasswordInput, SubmitInput, TextInput
 from services.notify.console.i18n import LANGUAGES
 from services.notify.console.models import StaffUser
+from shared.tenancy import tenant_by_slug
+
+log = logging.getLogger(__name__)
 
 bp = Area("console", __name__, nav=[(_l("Home"), "home", "view", 0),
                                     (_l("Audit log"), "audit_log", "view", 90)])
@@ -85,7 +89,68 @@ def sign_in():
             status = 401
     elif request.method == "POST":
         status = 400
-    return render_template("console/sign_in.html", form=form), status
+    return render_template("console/sign_in.html", form=form,
+                           oidc_providers=_oidc_links(request.args.get("council"))), status
+
+
+def _oidc_links(slug: str | None) -> list[dict]:
+    """The council's own sign-in, when the page is opened as /console/sign-in?council=SLUG."""
+    if not slug:
+        return []
+    with db().read() as sess:
+        tenant = tenant_by_slug(sess, slug)
+        if tenant is None or not tenant.active or oidc.provider_for(sess, tenant.id) is None:
+            return []
+        return [{"name": tenant.name, "href": url_for("console.oidc_start", slug=slug)}]
+
+
+def _oidc_provider(slug: str):
+    with db().read() as sess:
+        tenant = tenant_by_slug(sess, slug)
+        provider = oidc.provider_for(sess, tenant.id) if tenant and tenant.active else None
+    if provider is None:
+        abort(404)
+    return tenant, provider
+
+
+@bp.get("/sign-in/<slug>/oidc")
+@public
+def oidc_start(slug: str):
+    """Off to the council's OpenID Connect provider."""
+    _, provider = _oidc_provider(slug)
+    callback = url_for("console.oidc_callback", slug=slug, _external=True)
+    try:
+        url, kept = oidc.start(provider, callback)
+    except oidc.OidcError:
+        log.warning("oidc: cannot start sign-in for %s", slug, exc_info=True)
+        return render_template("console/oidc_failed.html"), 502
+    session["oidc"] = {**kept, "slug": slug}
+    return redirect(url, 303)
+
+
+@bp.get("/sign-in/<slug>/oidc/callback")
+@public
+def oidc_callback(slug: str):
+    """Back from the provider: verify, find the invited person, sign them in."""
+    tenant, provider = _oidc_provider(slug)
+    kept = session.pop("oidc", None) or {}
+    if kept.get("slug") != slug:
+        kept = {}
+    callback = url_for("console.oidc_callback", slug=slug, _external=True)
+    try:
+        claims = oidc.finish(provider, callback, kept, request.url, request.args.get("state"))
+    except oidc.OidcError as exc:
+        log.warning("oidc: sign-in for %s refused: %s", slug, exc)
+        return render_template("console/oidc_failed.html"), 401
+    with db().transaction() as sess:
+        user = oidc.match(sess, tenant.id, claims)
+        if user is None:
+            return render_template("console/oidc_failed.html", no_account=True), 403
+        sign_in_as(user, sess)
+        audit.record(sess, tenant_id=tenant.id, action="staff.signed_in",
+                     target_type="staff_user", target_id=user.id, after={"with": "oidc"},
+                     actor=("staff", user.id, user.email, "console"))
+    return redirect(url_for("console.home"), 303)
 
 
 def _format_time(value) -> str:

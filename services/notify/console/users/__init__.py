@@ -10,7 +10,18 @@ from flask_wtf import FlaskForm
 from wtforms import RadioField, StringField, SubmitField
 from wtforms.validators import InputRequired, Length, Regexp
 
-from services.notify.console import Area, audit, auth, db, get_or_404, now, nudge, requires, tenant_id
+from services.notify.console import (
+    Area,
+    audit,
+    auth,
+    db,
+    get_or_404,
+    now,
+    nudge,
+    requires,
+    runtime,
+    tenant_id,
+)
 from services.notify.console.forms import RadioInput, SubmitInput, TextInput
 from services.notify.console.models import ROLES, ConsoleSettings, StaffInvite, StaffUser
 from services.notify.sending import EMAIL, SendRequest, accept
@@ -110,7 +121,8 @@ def invite():
                 inv, token = auth.new_invite(s, tenant_id=tenant.id, email=email,
                                              role=form.role.data, invited_by=g.staff.id,
                                              now=now())
-                link = request.host_url.rstrip("/") + url_for("console.accept", token=token)
+                base = runtime().settings.public_base_url or request.host_url
+                link = base.rstrip("/") + url_for("console.accept", token=token)
                 n = accept(s, tenant, SendRequest(
                     channel="email", template_id=invite_template_id(s, tenant), recipient=email,
                     personalisation={"council": tenant.name, "inviter": g.staff.name,
