@@ -78,7 +78,7 @@ frontend/node_modules/.installed: frontend/package.json frontend/package-lock.js
 	cd frontend && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-$(CONSOLE_OUT)/console.css: frontend/node_modules/.installed frontend/console.scss
+$(CONSOLE_OUT)/console.css: frontend/node_modules/.installed frontend/console.scss $(wildcard frontend/_*.scss)
 	mkdir -p $(CONSOLE_OUT)
 	cd frontend && npx sass --pkg-importer=node --style=compressed --quiet-deps --no-source-map console.scss ../$(CONSOLE_OUT)/console.css
 	cp frontend/node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.js $(CONSOLE_OUT)/

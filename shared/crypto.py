@@ -29,6 +29,7 @@ class SecretBox:
         # so every stored hash still matches (docs/personal-data.md).
         self._lookup_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                                 info=LOOKUP_KEY_INFO).derive(listed[-1].encode())
+        self._keys = [k.encode() for k in listed]
 
     def lookup_digest(self, message: bytes) -> str:
         """HMAC-SHA256 of ``message`` with the look-up key (hex): see shared.pii."""
@@ -48,6 +49,12 @@ class SecretBox:
 
     def decrypt_json(self, token: str | None) -> Any:
         return json.loads(self.decrypt(token)) if token else {}
+
+    def derived(self, purpose: str) -> list[str]:
+        """A secret for ``purpose`` made from each platform key (HMAC-SHA256, hex): the
+        first signs, every one verifies, so a key rotation keeps what was signed working.
+        Nothing derived is stored: every service holding the platform key can make it."""
+        return [hmac.new(k, purpose.encode(), hashlib.sha256).hexdigest() for k in self._keys]
 
 
 def hmac_sha256_hex(secret: str, message: bytes) -> str:

@@ -16,10 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import jwt
 import sqlalchemy as sa
 from notifications_python_client.authentication import decode_jwt_token, get_token_issuer
 from notifications_python_client.errors import (
@@ -113,6 +115,9 @@ class Caller:
     # session's identity map holds rows weakly, so without this reference a second
     # ``session.get`` would query again
     tenant: Tenant | None = field(default=None, compare=False, repr=False)
+    # set when notify's console called on a signed-in staff member's behalf (the
+    # token's ``sub``): the person, for the service's own records
+    staff_id: str | None = None
 
     def allows(self, scope: str) -> bool:
         return not self.scopes or scope in self.scopes
@@ -149,6 +154,9 @@ def authenticate(session: Session, box: SecretBox, authorization: str | None) ->
         raise ReplicaMiss("Invalid token: service not found", tenant_id)
     if not tenant.active:
         raise AuthError("Invalid token: service is archived", 403)
+    console = _console_caller(token, tenant, box)
+    if console is not None:
+        return console
     keys = session.scalars(sa.select(ApiKey).where(ApiKey.tenant_id == tenant_id)).all()
     if not keys:
         raise ReplicaMiss("Invalid token: service has no API keys", tenant_id)
@@ -169,6 +177,44 @@ def authenticate(session: Session, box: SecretBox, authorization: str | None) ->
         return Caller(tenant_id=tenant.id, tenant_slug=tenant.slug, key_id=key.id,
                       key_type=key.key_type, scopes=tuple(key.scopes or ()), tenant=tenant)
     raise ReplicaMiss("Invalid token: API key not found", tenant_id)
+
+
+# -- the console's own token (notify's console calling inbound and the scheduler) -------
+
+CONSOLE_KEY_ID = "console"
+
+
+def console_purpose(tenant_id: str) -> str:
+    return f"hysbys console api v1:{tenant_id}"
+
+
+def console_token(box: SecretBox, tenant_id: str, staff_id: str | None = None) -> str:
+    """A Notify-style JWT (``iss`` = tenant id, HS256, ``iat`` now) signed with the tenant's
+    console secret, derived from the platform key (docs/decisions.md, "How the console
+    calls the other services"): no key row, nothing replicated, nothing a tenant can list,
+    leak from the API or revoke by mistake.  ``sub`` names the staff member."""
+    claims: dict[str, Any] = {"iss": tenant_id, "iat": int(time.time())}
+    if staff_id:
+        claims["sub"] = staff_id
+    return jwt.encode(claims, box.derived(console_purpose(tenant_id))[0], algorithm="HS256",
+                      headers={"typ": "JWT", "alg": "HS256"})
+
+
+def _console_caller(token: str, tenant: Tenant, box: SecretBox) -> Caller | None:
+    """The console's caller when ``token`` is signed with this tenant's console secret."""
+    for secret in box.derived(console_purpose(tenant.id)):
+        try:
+            decode_jwt_token(token, secret)
+        except TokenExpiredError as exc:
+            raise AuthError("Error: Your system clock must be accurate to within 30 seconds",
+                            403) from exc
+        except TokenError:
+            continue
+        staff = jwt.decode(token, options={"verify_signature": False}).get("sub")
+        return Caller(tenant_id=tenant.id, tenant_slug=tenant.slug, key_id=CONSOLE_KEY_ID,
+                      key_type="live", scopes=(), tenant=tenant,
+                      staff_id=str(staff)[:64] if staff else None)
+    return None
 
 
 # -- the owner's side (notify) -------------------------------------------------

@@ -6,17 +6,17 @@ from flask import g, request, url_for
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from services.notify import bulk, schemas
+from services.notify import bulk, schemas, suppressions
 from services.notify.api_v2 import guard, uuid_or_400
 from services.notify.models import BulkJob, Suppression, Template
-from services.notify.sending import find_suppression, new_suppression, normalise_recipient
+from services.notify.sending import normalise_recipient
 from services.notify.templates import (
     MissingPersonalisation,
     create_template,
     render_all,
     snapshot,
 )
-from shared import events, outbox, smstext
+from shared import smstext
 from shared.db import utcnow
 from shared.errors import ApiError, NotFound, ValidationError
 from shared.http import authenticated, iso
@@ -155,14 +155,8 @@ def register_suppressions(blp: Blueprint, runtime: Runtime) -> None:
         caller = authenticated(runtime)
         recipient = normalise_recipient(args["channel"], args["recipient"])
         with runtime.db.transaction() as session:
-            row = find_suppression(session, caller.tenant_id, args["channel"], recipient)
-            if row is None:
-                row = new_suppression(session, caller.tenant_id, args["channel"], recipient,
-                                      source="team", created_at=utcnow())
-                session.add(row)
-                outbox.add(session, events.make("subscriber.opted_out", caller.tenant_id,
-                                                g.get("correlation_id"), recipient=recipient,
-                                                channel=args["channel"], source="team"))
+            row = suppressions.suppress(session, caller.tenant_id, args["channel"], recipient,
+                                        g.get("correlation_id"))
             body = suppression_json(row)
         runtime.relay.nudge.set()
         return body
@@ -203,13 +197,9 @@ def register_suppressions(blp: Blueprint, runtime: Runtime) -> None:
             raise ValidationError("channel must be sms or email")
         address = normalise_recipient(channel, recipient)
         with runtime.db.transaction() as session:
-            row = find_suppression(session, caller.tenant_id, channel, address)
-            if row is None:
+            if not suppressions.unsuppress(session, caller.tenant_id, channel, address,
+                                           g.get("correlation_id")):
                 raise NotFound()
-            session.delete(row)
-            outbox.add(session, events.make("subscriber.opted_in", caller.tenant_id,
-                                            g.get("correlation_id"), recipient=address,
-                                            channel=channel, source="team"))
         runtime.relay.nudge.set()
         return ""
 

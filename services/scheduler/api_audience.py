@@ -14,7 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from services.scheduler import schemas, subscribers, uploads
 from services.scheduler.models import Subscriber
 from services.scheduler.paging import links, page
-from shared import pii
+from shared import phone, pii
+from shared.db import utcnow
 from shared.errors import ApiError, Conflict, NotFound, ValidationError
 from shared.http import authenticated, iso
 from shared.runtime import Runtime
@@ -107,6 +108,33 @@ def blueprint(runtime: Runtime) -> Blueprint:
         return {"subscribers": [subscriber_json(s) for s in rows],
                 "links": links(".list_subscribers", rows, args["page_size"])}
 
+    @blp.route("/subscribers/<subscriber_id>", methods=["GET"])
+    @blp.response(200, schemas.SubscriberOut)
+    @blp.alt_response(404, "NOT_FOUND")
+    @blp.doc(security=[{"bearer": []}])
+    def get_subscriber(subscriber_id: str):
+        """One subscriber (another tenant's id is a 404, like an unknown one)"""
+        caller = authenticated(runtime)
+        with runtime.db.read() as session:
+            return subscriber_json(_find(session, caller.tenant_id, subscriber_id))
+
+    @blp.route("/subscribers/<subscriber_id>", methods=["PATCH"])
+    @blp.arguments(schemas.SubscriberPatch)
+    @blp.response(200, schemas.SubscriberOut)
+    @blp.alt_response(404, "NOT_FOUND")
+    @blp.doc(security=[{"bearer": []}])
+    def patch_subscriber(args, subscriber_id: str):
+        """Change a subscriber's language or attributes (attributes are replaced whole)"""
+        caller = authenticated(runtime)
+        with runtime.db.transaction() as session:
+            sub = _find(session, caller.tenant_id, subscriber_id)
+            if "language" in args:
+                sub.language = args["language"]
+            if "attributes" in args:
+                sub.attributes = args["attributes"]
+            sub.updated_at = utcnow()
+            return subscriber_json(sub)
+
     @blp.route("/subscribers/<subscriber_id>", methods=["DELETE"])
     @blp.response(204)
     @blp.alt_response(400, "BAD_REQUEST")
@@ -130,6 +158,15 @@ def blueprint(runtime: Runtime) -> Blueprint:
         return ""
 
     return blp
+
+
+def _find(session, tenant_id: str, subscriber_id: str) -> Subscriber:
+    sub = session.scalars(sa.select(Subscriber).where(
+        Subscriber.id == _subscriber_id(subscriber_id),
+        Subscriber.tenant_id == tenant_id)).first()
+    if sub is None:
+        raise NotFound()
+    return sub
 
 
 def _subscriber_id(value: str) -> str:

@@ -59,26 +59,29 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
         return body, 201 if created else 200
 
     @blp.route("/rounds", methods=["GET"])
+    @blp.arguments(schemas.RoundQuery, location="query")
     @blp.alt_response(200, schema=schemas.RoundList, success=True)
     @blp.doc(security=[{"bearer": []}])
-    def list_rounds():
-        """The tenant's rounds, by code, with their next collection dates"""
+    def list_rounds(args):
+        """The tenant's rounds, by code, with their next collection dates (with ``until``,
+        every date up to that day: the console's eight-week calendar)"""
         caller = authenticated(runtime)
         today = local_date(utcnow())
         with runtime.db.read() as session:
             found = session.scalars(sa.select(Round).where(
                 Round.tenant_id == caller.tenant_id).order_by(Round.code)).all()
-            return {"rounds": [rounds.as_json(r, today) for r in found]}
+            return {"rounds": [rounds.as_json(r, today, args.get("until")) for r in found]}
 
     @blp.route("/rounds/<code>", methods=["GET"])
+    @blp.arguments(schemas.RoundQuery, location="query")
     @blp.alt_response(200, schema=schemas.RoundOut, success=True)
     @blp.doc(security=[{"bearer": []}])
-    def get_round(code: str):
-        """One round and its next collection dates"""
+    def get_round(args, code: str):
+        """One round and its next collection dates (``until``: every date up to that day)"""
         caller = authenticated(runtime)
         with runtime.db.read() as session:
             return rounds.as_json(rounds.find(session, caller.tenant_id, code),
-                                  local_date(utcnow()))
+                                  local_date(utcnow()), args.get("until"))
 
     @blp.route("/rounds/<code>", methods=["PATCH"])
     @blp.alt_response(200, schema=schemas.RoundOut, success=True)

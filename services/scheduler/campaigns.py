@@ -53,7 +53,8 @@ def create(session: Session, tenant_id: str, args: dict, now: dt.datetime) -> Ca
     _check_rounds(session, tenant_id, schedule)
     campaign = Campaign(
         id=str(uuid.uuid4()), tenant_id=tenant_id, name=args["name"], kind=args["kind"],
-        template_id=str(args["template_id"]), channel=args["channel"], status="scheduled",
+        template_id=str(args["template_id"]), channel=args["channel"],
+        status="paused" if args.get("start_paused") else "scheduled",
         send_at=send_at, audience=args["audience"], personalisation=args["personalisation"],
         urgent=args["urgent"], schedule=schedule, window=args.get("window"),
         sender=args.get("sender"), fragments=args.get("fragments") or 1,

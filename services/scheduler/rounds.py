@@ -24,6 +24,7 @@ from shared.http import iso
 from shared.tenancy import Tenant
 
 UPCOMING = 6
+UNTIL_DAYS = 400
 
 
 def calendar(r: Round) -> Calendar:
@@ -115,11 +116,18 @@ def replan_for(session: Session, tenant_id: str, now: dt.datetime) -> None:
         planner.replan(session, campaign, tenant, now)
 
 
-def as_json(r: Round, today: dt.date) -> dict:
+def as_json(r: Round, today: dt.date, until: dt.date | None = None) -> dict:
+    """A round as the API shows it: ``upcoming`` holds the next UPCOMING dates or, with
+    ``until``, every date up to it (at most UNTIL_DAYS ahead: a calendar view)."""
     cal = calendar(r)
     upcoming = []
     first = max(today, r.start)
-    for day, moved_from in cal.dates(first, first + dt.timedelta(days=400))[:UPCOMING]:
+    if until is not None:
+        last = min(until, today + dt.timedelta(days=UNTIL_DAYS))
+        found = cal.dates(first, last) if last >= first else []
+    else:
+        found = cal.dates(first, first + dt.timedelta(days=400))[:UPCOMING]
+    for day, moved_from in found:
         upcoming.append({"date": day.isoformat(),
                          "moved_from": moved_from.isoformat() if moved_from else None})
     return {"id": r.id, "code": r.code, "name": r.name, "rrule": r.rrule,

@@ -85,6 +85,16 @@ class SubscriberList(Schema):
     links = fields.Nested(Links)
 
 
+class SubscriberPatch(Strict):
+    """A team's change to one subscriber: language (null: not known) and attributes, which
+    replace the old ones whole (an upload merges; an edit can also remove).  Opting out is
+    notify's suppression list (``/api/suppressions``), the citizen's standing choice."""
+
+    language = fields.String(allow_none=True, validate=LANG)
+    attributes = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=64)),
+                             validate=_flat_attributes)
+
+
 class SubscriberFilters(Strict):
     older_than = fields.UUID()
     page_size = fields.Integer(load_default=250, validate=validate.Range(min=1, max=1000))
@@ -137,6 +147,12 @@ class RoundIn(Strict):
                 check_rule(rule, start)
             except RuleError as exc:
                 raise MarshmallowError({"rrule": [str(exc)]}) from exc
+
+
+class RoundQuery(Strict):
+    until = fields.Date(metadata={"description": "list every collection date up to this day "
+                                                 "(at most 400 days ahead), not only the next "
+                                                 "six"})
 
 
 class RoundChange(Strict):
@@ -221,6 +237,9 @@ class CampaignCreate(CampaignFields):
     window = fields.Nested(Window, load_default=None, allow_none=True)
     sender = fields.String(load_default=None, allow_none=True, validate=_sender)
     fragments = fields.Integer(load_default=1, validate=validate.Range(min=1, max=20))
+    start_paused = fields.Boolean(load_default=False, metadata={
+        "description": "set it up paused: nothing sends until POST .../resume (the console "
+                       "does this, so the team sees the dry run before it starts)"})
 
     @validates_schema
     def _schedule_fits_the_kind(self, data, **_kwargs):
