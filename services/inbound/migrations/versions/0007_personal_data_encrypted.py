@@ -14,7 +14,7 @@ written in clear is read as it is and goes with retention, as bodies did
 (docs/personal-data.md).
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0005
 Create Date: 2026-12-03 07:20:00
 """
 from alembic import op
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from shared import pii
 
 revision = '0007'
-down_revision = '0003'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

@@ -4,7 +4,7 @@ An outbox row keeps the W3C ``traceparent`` of the request or event that wrote i
 the relay sends it in the message's headers, so the consumers' spans join its trace.
 
 Revision ID: 0008
-Revises: 0003
+Revises: 0007
 Create Date: 2026-12-03 07:10:00
 """
 from alembic import op
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 
 revision = '0008'
-down_revision = '0003'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

@@ -6,7 +6,7 @@ the provider (a Reply-To header; List-Unsubscribe with List-Unsubscribe-Post).  
 nullable: rows written before have neither, and are sent as before.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-03 07:10:00
 """
 from alembic import op
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 
 revision = '0007'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

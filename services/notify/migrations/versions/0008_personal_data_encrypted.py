@@ -12,7 +12,7 @@ received texts' numbers and bulk-job errors written in clear are read as they ar
 and go with retention, as bodies did (docs/personal-data.md).
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-03 07:10:00
 """
 from alembic import op
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from shared import pii
 
 revision = '0008'
-down_revision = '0005'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

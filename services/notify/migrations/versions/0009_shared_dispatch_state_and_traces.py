@@ -6,7 +6,7 @@ A notification and an outbox row keep the W3C ``traceparent`` of the request or
 event that made them, so the provider call and the published events join its trace.
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 Create Date: 2026-12-03 07:10:00
 """
 from alembic import op
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 
 revision = '0009'
-down_revision = '0005'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

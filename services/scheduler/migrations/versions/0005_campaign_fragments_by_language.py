@@ -7,7 +7,7 @@ up or changed, and it is kept here for the planner.  Nullable: a campaign made b
 or while notify did not answer, keeps its typed figure as the fallback.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-03 07:30:00
 """
 from alembic import op
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision = '0005'
-down_revision = '0003'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

@@ -14,7 +14,7 @@ written in clear is found, filtered and de-duplicated like a new one.  About
 60 µs a subscriber (docs/personal-data.md).
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 Create Date: 2026-12-03 07:30:00
 """
 from alembic import op
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from shared import pii
 
 revision = '0006'
-down_revision = '0003'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
