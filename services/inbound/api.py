@@ -23,7 +23,7 @@ from services.inbound import (
 )
 from services.inbound.models import LanguagePreference, ServiceRequest
 from services.inbound.replies import language_preference
-from shared import outbox, phone, pii
+from shared import outbox, pii
 from shared.errors import ApiError, ValidationError
 from shared.http import authenticated, iso
 from shared.runtime import Runtime

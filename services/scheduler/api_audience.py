@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from services.scheduler import schemas, subscribers, uploads
 from services.scheduler.models import Subscriber
 from services.scheduler.paging import links, page
-from shared import phone, pii
+from shared import pii
 from shared.db import utcnow
 from shared.errors import ApiError, Conflict, NotFound, ValidationError
 from shared.http import authenticated, iso
