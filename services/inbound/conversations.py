@@ -38,7 +38,7 @@ from services.inbound.models import (
     ConversationThread,
     LanguagePreference,
 )
-from shared import events
+from shared import events, pii
 from shared.db import insert_for, utcnow
 from shared.errors import ApiError, NotFound, ValidationError
 from shared.http import iso
@@ -51,20 +51,16 @@ ANSWER_NAMESPACE = uuid.UUID("0c5e6f1a-3b2d-4e7a-9f10-2d8c4b6a1e37")
 MAX_MESSAGES = 500          # the newest shown by GET /api/conversations/{id}
 
 
-def phone_key(phone: str) -> str:
-    """What a conversation is looked up by for a number: the one place to make a keyed hash.
-
-    Today the look-up column and the number texted are the same column (``phone``);
-    with a keyed hash, the hash goes in a look-up column of its own and ``phone``
-    stays the (encrypted) number an answer is sent to.
-    """
-    return phone
+def phone_key(session: Session, phone: str) -> str:
+    """What a conversation is looked up by for a number: its keyed hash (shared.pii);
+    ``phone`` itself is stored encrypted, the number an answer is sent to."""
+    return pii.lookup_hash(session, phone)
 
 
 def _thread_by_phone(session: Session, tenant_id: str, phone: str) -> ConversationThread | None:
     return session.scalars(sa.select(ConversationThread).where(
         ConversationThread.tenant_id == tenant_id,
-        ConversationThread.phone == phone_key(phone))).first()
+        ConversationThread.phone_hash == phone_key(session, phone))).first()
 
 
 def _get_or_create(session: Session, tenant_id: str, phone: str, at: dt.datetime
@@ -74,7 +70,8 @@ def _get_or_create(session: Session, tenant_id: str, phone: str, at: dt.datetime
         return existing, False
     # ON CONFLICT DO NOTHING: two replies from one number at once make one conversation
     made = session.execute(insert_for(session, ConversationThread).values(
-        id=str(uuid.uuid4()), tenant_id=tenant_id, phone=phone_key(phone), status="closed",
+        id=str(uuid.uuid4()), tenant_id=tenant_id, phone=phone,
+        phone_hash=phone_key(session, phone), status="closed",
         created_at=at, last_message_at=at).on_conflict_do_nothing()).rowcount == 1
     return _thread_by_phone(session, tenant_id, phone), made
 
@@ -192,15 +189,15 @@ def record_sent_many(batch: list[events.Event], session: Session) -> None:
     fresh = [r for r in rows if r["notification_id"] not in known]
     by_tenant: dict[str, set[str]] = {}
     for r in fresh:
-        by_tenant.setdefault(r["tenant_id"], set()).add(phone_key(r["phone"]))
+        by_tenant.setdefault(r["tenant_id"], set()).add(phone_key(session, r["phone"]))
     threads: dict[tuple[str, str], ConversationThread] = {}
     for tenant_id, phones in by_tenant.items():
         for thread in session.scalars(sa.select(ConversationThread).where(
                 ConversationThread.tenant_id == tenant_id,
-                ConversationThread.phone.in_(sorted(phones)))):
-            threads[(thread.tenant_id, thread.phone)] = thread
+                ConversationThread.phone_hash.in_(sorted(phones)))):
+            threads[(thread.tenant_id, thread.phone_hash)] = thread
     for r in fresh:
-        thread = threads.get((r["tenant_id"], phone_key(r["phone"])))
+        thread = threads.get((r["tenant_id"], phone_key(session, r["phone"])))
         if thread is None:
             continue
         _add(session, thread, direction="out", kind="notification", body=None,
@@ -239,7 +236,7 @@ def answer_language(session: Session, tenant: Tenant, thread: ConversationThread
     tenant, and the language their latest reply was answered in (which the rule
     chose when the reply came); the rule itself is :func:`_language_rule`.
     """
-    preference = session.get(LanguagePreference, (tenant.id, phone_key(thread.phone)))
+    preference = session.get(LanguagePreference, (tenant.id, phone_key(session, thread.phone)))
     replied_in = session.scalars(sa.select(ConversationMessage.language).where(
         ConversationMessage.conversation_id == thread.id,
         ConversationMessage.direction == "in").order_by(
@@ -248,13 +245,12 @@ def answer_language(session: Session, tenant: Tenant, thread: ConversationThread
 
 
 def _language_rule(tenant: Tenant, recorded: str | None, replied_in: str | None) -> str | None:
-    """The one place the inbox calls the platform's language rule (autoreplies)."""
-    from services.inbound import autoreplies, keywords
+    """The one place the inbox calls the platform's language rule (autoreplies): the
+    citizen's recorded language, else the language their latest reply was answered
+    in, else both, Welsh first (a staff answer has no keyword of its own)."""
+    from services.inbound import autoreplies
 
-    for choice in (recorded, replied_in):
-        if choice in ("cy", "en"):
-            return choice
-    return autoreplies.language_for(keywords.Reading(""), tenant, None)
+    return autoreplies.choose_language(recorded, replied_in, None)
 
 
 def answer(session: Session, tenant: Tenant, thread: ConversationThread, *,

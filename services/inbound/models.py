@@ -197,13 +197,15 @@ class ConversationThread(Base):
 
     __tablename__ = "conversation_threads"
     __table_args__ = (
-        sa.UniqueConstraint("tenant_id", "phone"),
+        sa.UniqueConstraint("tenant_id", "phone_hash"),
         sa.Index("ix_conversation_threads_tenant_last", "tenant_id", "last_message_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(sa.String(36))
-    phone: Mapped[str] = mapped_column(sa.String(32))
+    # the citizen's number, encrypted; found by its keyed hash (shared.pii)
+    phone: Mapped[str] = mapped_column(EncryptedText)
+    phone_hash: Mapped[str] = mapped_column(sa.String(64), default=pii.hash_of("phone"))
     status: Mapped[str] = mapped_column(sa.String(8), default="closed")
     assigned_to: Mapped[str | None] = mapped_column(sa.String(320))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -259,3 +261,4 @@ metadata = Base.metadata
 
 pii.keep_hashed(Conversation, {"recipient_hash": "recipient"})
 pii.keep_hashed(LanguagePreference, {"phone_hash": "phone"})
+pii.keep_hashed(ConversationThread, {"phone_hash": "phone"})

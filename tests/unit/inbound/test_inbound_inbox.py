@@ -19,7 +19,7 @@ from inbound_support import (
 
 from services.inbound import retention
 from services.inbound.models import ConversationMessage, ConversationThread
-from shared import events
+from shared import events, pii
 
 OTHER_CITIZEN = "+447700900124"
 
@@ -242,7 +242,8 @@ def test_conversations_are_filtered_and_paged_newest_first(client, auth, council
     assert phones("?keyword=question") == [third, CITIZEN]
     assert phones("?keyword=language_cy") == [OTHER_CITIZEN]
     with inbound.runtime.db.transaction() as session:     # an old conversation
-        session.execute(sa.update(ConversationThread).where(ConversationThread.phone == CITIZEN)
+        session.execute(sa.update(ConversationThread).where(
+            ConversationThread.phone_hash == pii.lookup_hash(session, CITIZEN))
                         .values(last_message_at=dt.datetime(2026, 1, 5, tzinfo=dt.UTC)))
     assert phones("?until=2026-02-01T00:00:00Z") == [CITIZEN]
     assert CITIZEN not in phones("?since=2026-02-01T00:00:00Z")
@@ -312,7 +313,8 @@ def test_a_conversation_goes_whole_once_its_last_message_is_past_retention(
     post_twilio(twilio_form("Ble mae'r bagiau glas?", from_=OTHER_CITIZEN))
     old = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
     with inbound.runtime.db.transaction() as session:
-        session.execute(sa.update(ConversationThread).where(ConversationThread.phone == CITIZEN)
+        session.execute(sa.update(ConversationThread).where(
+            ConversationThread.phone_hash == pii.lookup_hash(session, CITIZEN))
                         .values(last_message_at=old))
     retention.run_once(inbound.runtime.db)
     assert [c["phone"] for c in conversations(client, auth)] == [OTHER_CITIZEN]
@@ -344,13 +346,13 @@ def test_help_answered_at_once_by_twilio_is_in_the_conversation(client, auth, po
 
 
 def test_an_appointment_reply_is_linked_to_the_appointment_and_opens_nothing(
-        client, auth, council, inbound, post_twilio):
-    appointment = str(uuid.uuid4())
+        client, auth, council, inbound, scheduler, post_twilio):
+    appointment = scheduler.book(CITIZEN, "RENAL-1001", "4821")
     sent(inbound, council[0].id, uuid.uuid4(), appointment_id=appointment,
-         appointment_reference="4821")
+         appointment_reference="RENAL-1001", reply_code="4821")
     post_twilio(twilio_form("CANSLO 4821"))
     body = the_conversation(client, auth)
     [reply] = [m for m in body["messages"] if m["kind"] == "reply"]
     assert (reply["action"], reply["appointment_id"], reply["appointment_reference"]) == (
-        "cancel", appointment, "4821")
+        "cancel", appointment, "RENAL-1001")
     assert body["status"] == "closed"

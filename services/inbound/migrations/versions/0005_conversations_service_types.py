@@ -19,7 +19,8 @@ def upgrade() -> None:
     op.create_table('conversation_threads',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('tenant_id', sa.String(length=36), nullable=False),
-    sa.Column('phone', sa.String(length=32), nullable=False),
+    sa.Column('phone', sa.Text(), nullable=False),
+    sa.Column('phone_hash', sa.String(length=64), nullable=False),
     sa.Column('status', sa.String(length=8), nullable=False),
     sa.Column('assigned_to', sa.String(length=320), nullable=True),
     sa.Column('created_at', shared.db.UTCDateTime(timezone=True), nullable=False),
@@ -27,7 +28,8 @@ def upgrade() -> None:
     sa.Column('closed_at', shared.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_message_at', shared.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_conversation_threads')),
-    sa.UniqueConstraint('tenant_id', 'phone', name=op.f('uq_conversation_threads_tenant_id_phone'))
+    sa.UniqueConstraint('tenant_id', 'phone_hash',
+                        name=op.f('uq_conversation_threads_tenant_id_phone_hash'))
     )
     op.create_index('ix_conversation_threads_tenant_last', 'conversation_threads',
                     ['tenant_id', 'last_message_at', 'id'], unique=False)
