@@ -27,7 +27,10 @@ def test_every_dead_letter_queue_expires_its_messages_after_fourteen_days():
         main = _policy_of(spec.name, policies)
         assert main["definition"] == {"delivery-limit": 20}
     for seconds in topology.DELAY_TIERS:      # retries waiting in a delay queue keep their own TTL
-        assert _policy_of(f"hysbys.delay.{seconds}s", policies) is None
+        delay = _policy_of(f"hysbys.delay.{seconds}s", policies)
+        # only the at-least-once dead-lettering of hysbys-delay-queues, never a TTL
+        assert delay["definition"] == {"dead-letter-strategy": "at-least-once",
+                                       "overflow": "reject-publish"}
 
 
 def test_the_ttl_is_a_policy_not_a_queue_argument_so_existing_queues_are_not_redeclared():
