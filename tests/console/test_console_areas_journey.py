@@ -118,6 +118,13 @@ def test_upload_with_a_bad_row_then_a_campaign_dry_run_start_and_results(
     assert "+447700900111" in browser.find_element("css selector",
                                                    "[data-testid=audiences-list]").text
     page.check("audiences-list")
+    browser.find_element("link text", "+447700900111").click()
+    page.check("audiences-detail")
+    detail = browser.current_url.removeprefix(live_areas.url)
+    page.open(f"{detail}/edit")
+    page.check("audiences-edit")
+    page.open(f"{detail}/erase")
+    page.check("audiences-erase")
 
     # a broadcast a minute or two from now, so the ticker really sends it
     when = (dt.datetime.now(LONDON) + dt.timedelta(minutes=2)).replace(second=0,

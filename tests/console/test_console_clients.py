@@ -143,3 +143,19 @@ def test_a_service_that_does_not_answer_is_unavailable_not_an_error_page(schedul
     with pytest.raises(Unavailable) as down:
         HttpScheduler(dead).rounds()
     assert down.value.status == 503 and "scheduler" in str(down.value)
+
+
+def test_a_console_token_made_before_a_key_rotation_still_verifies_after_it():
+    from cryptography.fernet import Fernet
+
+    from shared.crypto import SecretBox
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    before = SecretBox(old)
+    after = SecretBox(f"{new},{old}")            # the new key first: it signs from now on
+    tenant = str(uuid.uuid4())
+    token = console_token(before, tenant)
+    secrets = after.derived(console_purpose(tenant))
+    assert secrets[1] == before.derived(console_purpose(tenant))[0]
+    assert jwt.decode(token, secrets[1], algorithms=["HS256"])["iss"] == tenant
+    assert secrets[0] != secrets[1]

@@ -59,7 +59,13 @@ BY_ID: dict[tuple[str, str, str], tuple[str, dict | None]] = {
     ("scheduler", "/api/rounds/<code>", "GET"): ("/api/rounds/{round}", None),
     ("scheduler", "/api/rounds/<code>", "PATCH"): ("/api/rounds/{round}", {"name": "taken over"}),
     ("scheduler", "/api/subscribers/<subscriber_id>", "DELETE"): ("/api/subscribers/{subscriber}", None),
+    ("scheduler", "/api/subscribers/<subscriber_id>", "GET"): ("/api/subscribers/{subscriber}", None),
+    ("scheduler", "/api/subscribers/<subscriber_id>", "PATCH"):
+        ("/api/subscribers/{subscriber}", {"language": "en"}),
 }
+# The console's pages are signed in by staff (a session), not by an API key: their
+# isolation (another council's ids are the console's 404) is tested in tests/console.
+CONSOLE = "/console"
 # Routes with a variable that is not a tenant's row id, and why.
 NOT_TENANT_ROWS = {
     ("notify", "/static/<path:filename>"): "Flask's static files",
@@ -123,6 +129,8 @@ def test_every_route_that_takes_an_id_is_in_the_isolation_matrix(embedded_settin
     for service, app in apps.items():
         for rule in app.url_map.iter_rules():
             if "<" not in rule.rule or (service, rule.rule) in set(NOT_TENANT_ROWS) | ADMIN_ONLY:
+                continue
+            if service == "notify" and rule.rule.startswith(CONSOLE):
                 continue
             for method in rule.methods - {"HEAD", "OPTIONS"}:
                 if (service, rule.rule, method) not in BY_ID:
