@@ -18,7 +18,7 @@ from shared.runtime import Runtime
 
 
 class AuditQuery(Schema):
-    older_than = fields.Integer(validate=validate.Range(min=1),
+    older_than = fields.Integer(validate=validate.Range(min=1, max=2**53),
                                 metadata={"description": "Entries older than this id"})
     page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=250))
 

@@ -151,6 +151,11 @@ def test_another_tenants_ids_are_a_404_identical_to_an_unknown_id(console):
     with console.db.read() as s:
         their_key = s.scalars(sa.select(ApiKey.id).where(ApiKey.tenant_id == theirs.id)).first()
     their_user = theirs.staff["admin"]["id"]
+    form_post(console, other, "/console/users/invite", {"email": "x@ceredigion.example",
+                                                         "role": "viewer"})
+    with console.db.read() as s:
+        their_invite = s.scalars(sa.select(StaffInvite.id).where(
+            StaffInvite.tenant_id == theirs.id)).one()
     unknown = str(uuid.uuid4())
     for path in ("/console/templates/{}", "/console/templates/{}/edit",
                  "/console/templates/{}/versions", "/console/users/{}"):
@@ -161,12 +166,14 @@ def test_another_tenants_ids_are_a_404_identical_to_an_unknown_id(console):
         assert _without_nonce(theirs_r.text).replace(target, "ID") == \
             _without_nonce(unknown_r.text).replace(unknown, "ID"), path
     for path, target in (("/console/api-keys/{}/revoke", their_key),
-                         ("/console/users/{}/remove", their_user)):
+                         ("/console/users/{}/remove", their_user),
+                         ("/console/users/invitations/{}/cancel", their_invite)):
         r = form_post(console, admin, path.format(target), {}, page="/console/")
         assert r.status_code == 404, path
     assert other.get("/console/").status_code == 200          # their admin is still there
     with console.db.read() as s:
         assert s.get(ApiKey, their_key).revoked_at is None
+        assert s.get(StaffInvite, their_invite).revoked_at is None
 
 
 def _without_nonce(html: str) -> str:

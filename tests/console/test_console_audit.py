@@ -146,3 +146,9 @@ def test_a_scheduler_change_reaches_notifys_audit_log_through_the_bus(platform):
     assert entry["service"] == "scheduler" and entry["actor"]["label"] == "crm"
     assert entry["before"] == {"status": "running"}
     assert entry["after"]["body"]["cy"] == shared_audit.fingerprint("Helo")
+
+
+def test_an_enormous_older_than_is_a_400_not_a_server_error(console):
+    council = console.council("penfro", roles=())
+    r = console.client().get(f"/api/audit?older_than={2**70}", headers=bearer(council.api_key))
+    assert r.status_code == 400 and "older_than" in r.text
