@@ -62,3 +62,54 @@ def publish(session: Session, *, tenant_id: str | None, service: str, action: st
         "audit.recorded", tenant_id, correlation_id, service=service, via=via, action=action,
         actor=actor, target=target or {}, before=redact(before) if before is not None else None,
         after=redact(after) if after is not None else None))
+
+
+# -- the scheduler's and inbound's APIs: one hook each -------------------------------
+
+CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+NOT_AUDITED_PATHS = ("/webhooks/", "/internal/")
+
+
+def install_api_hook(app, runtime) -> None:
+    """Report every successful change made through this service's API with a tenant's
+    key (POST, PUT, PATCH or DELETE answered 2xx) to notify's audit log.
+
+    The entry names the endpoint, the key, the target in the URL and the redacted
+    request; it is written in a transaction of its own just after the change (as
+    notify's own API hook does), so a crash between the two loses the entry, never the
+    change, and the failure is logged.  A citizen's webhook is not a change by the
+    team, and a call the console makes for a signed-in person (``Caller.staff_id``) is
+    already in the log under that person's name, so neither is reported here."""
+    import logging
+
+    from flask import g, request
+
+    log = logging.getLogger("hysbys.audit")
+
+    @app.after_request
+    def _audit_after(response):
+        caller = g.get("caller")
+        if (request.method not in CHANGING or caller is None or caller.staff_id
+                or not 200 <= response.status_code < 300
+                or request.path.startswith(NOT_AUDITED_PATHS)):
+            return response
+        try:
+            view_args = {k: v for k, v in (request.view_args or {}).items() if k != "tenant_id"}
+            rule = request.url_rule.rule if request.url_rule else request.path
+            parts = [p for p in rule.split("/") if p and not p.startswith("<")]
+            sent = request.get_json(silent=True) if request.is_json else None
+            after = (sent if isinstance(sent, dict)
+                     else {"items": len(sent)} if isinstance(sent, list) else None)
+            target_id = next((str(v) for v in view_args.values()), None)
+            with runtime.db.transaction() as session:
+                publish(session, tenant_id=caller.tenant_id, service=runtime.service,
+                        action=request.endpoint or rule,
+                        actor={"type": "api_key", "id": caller.key_id,
+                               "label": caller.key_id},
+                        target={"type": parts[-1] if parts else None, "id": target_id},
+                        after=after, correlation_id=g.get("correlation_id"))
+            runtime.relay.nudge.set()
+        except Exception:  # noqa: BLE001 - the change is made; its entry is logged as missing
+            log.error("audit: could not record %s %s", request.method, request.path,
+                      exc_info=True)
+        return response

@@ -17,7 +17,7 @@ from services.inbound import (
     webhooks,
 )
 from services.inbound.scheduler_client import HttpScheduler, SchedulerLookups
-from shared import inbox, topology
+from shared import audit, inbox, topology
 from shared.bus import Bus
 from shared.config import Settings
 from shared.http import base_app
@@ -48,6 +48,7 @@ class InboundService:
         flask_api.register_blueprint(api.blueprint(self.runtime))
         flask_api.register_blueprint(api_reply_texts.blueprint(self.runtime))
         flask_api.register_blueprint(open311.blueprint(self.runtime))
+        audit.install_api_hook(app, self.runtime)
         return app
 
     def queue_handlers(self) -> dict:

@@ -8,7 +8,7 @@ from flask import Flask
 
 from services.scheduler import api, handlers, retention
 from services.scheduler.ticker import Ticker
-from shared import inbox
+from shared import audit, inbox
 from shared.bus import Bus
 from shared.config import Settings
 from shared.http import base_app
@@ -47,6 +47,7 @@ class SchedulerService:
                                   "Subscribers, campaigns, occurrences and the ticker")
         for blp in api.blueprints(self.runtime, self.nudge, self.templates):
             flask_api.register_blueprint(blp)
+        audit.install_api_hook(app, self.runtime)
         return app
 
     def queue_handlers(self) -> dict:

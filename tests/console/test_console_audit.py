@@ -152,3 +152,44 @@ def test_an_enormous_older_than_is_a_400_not_a_server_error(console):
     council = console.council("penfro", roles=())
     r = console.client().get(f"/api/audit?older_than={2**70}", headers=bearer(council.api_key))
     assert r.status_code == 400 and "older_than" in r.text
+
+
+def test_a_change_through_the_schedulers_and_inbounds_own_apis_reaches_the_audit_log(platform):
+    """Every change by a tenant's key through the scheduler's and inbound's APIs (their
+    one after-request hook, shared.audit.install_api_hook) is in notify's audit log,
+    with the key and the target, the words fingerprinted; a read is not; both stacks."""
+    import time
+
+    import requests
+
+    from shared import audit as shared_audit
+    from tests.console.support import live_council
+
+    live = platform
+    urls = platform.urls()
+    live.url = urls["notify"]
+    council = live_council(live, "penfro", roles=())
+    headers = bearer(council.api_key)
+    r = requests.post(f"{urls['scheduler']}/api/rounds", headers=headers, timeout=10, json={
+        "code": "TUE-A", "name": "Tuesday A", "rrule": "FREQ=WEEKLY;BYDAY=TU",
+        "start": "2026-12-01"})
+    assert r.status_code in (200, 201), r.text
+    r = requests.put(f"{urls['inbound']}/api/reply-texts", headers=headers, timeout=10, json={
+        "texts": {"help": {"cy": "Help gan Gyngor Penfro", "en": "Help from Pembrokeshire"}}})
+    assert r.status_code == 200, r.text
+    requests.get(f"{urls['scheduler']}/api/rounds", headers=headers, timeout=10)
+    wanted = {"scheduler", "inbound"}
+    deadline, found = time.monotonic() + 30, {}
+    while time.monotonic() < deadline and set(found) != wanted:
+        r = requests.get(f"{live.url}/api/audit", headers=headers, timeout=10)
+        found = {e["service"]: e for e in r.json()["entries"] if e["service"] in wanted}
+        time.sleep(0.2)
+    assert set(found) == wanted, f"audit entries arrived only from {sorted(found)}"
+    rounds, texts = found["scheduler"], found["inbound"]
+    assert rounds["actor"]["type"] == "api_key" and rounds["via"] == "api"
+    assert rounds["target"]["type"] == "rounds" and rounds["after"]["code"] == "TUE-A"
+    assert texts["after"]["texts"]["help"]["cy"] == shared_audit.fingerprint(
+        "Help gan Gyngor Penfro")
+    entries_now = requests.get(f"{live.url}/api/audit", headers=headers, timeout=10).json()
+    assert not [e for e in entries_now["entries"] if e["action"].endswith("list_rounds")]
+    assert "Pembrokeshire" not in json.dumps(entries_now)
