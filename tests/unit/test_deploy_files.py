@@ -450,6 +450,20 @@ def test_the_image_base_is_pinned_by_digest_and_installs_the_lock_file():
     assert installs == ["-r requirements.lock", "--no-deps ."]
 
 
+def test_the_image_builds_the_consoles_assets_and_catalogues_as_make_does():
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM node:20-slim@sha256:[0-9a-f]{64} AS console$", text, re.MULTILINE)
+    assert "npm ci" in text and "console.scss /build/console.css" in text
+    makefile = (ROOT / "Makefile").read_text()
+    for copied in ("govuk-frontend.min.js", "assets/images", "assets/manifest.json"):
+        assert copied in text and copied in makefile
+    assert "COPY --from=console /build/ services/notify/console/static/build/" in text
+    assert re.search(r"^RUN python -m services.notify.console.catalogues compile$", text,
+                     re.MULTILINE)
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert "frontend/node_modules" in ignored
+
+
 def test_the_image_has_a_healthcheck_for_every_role():
     text = (ROOT / "Dockerfile").read_text()
     assert re.search(r'^\s+CMD \["python", "-m", "services.healthcheck"\]$', text, re.MULTILINE)
