@@ -58,6 +58,7 @@ class Notification(Base):
     __table_args__ = (
         sa.Index("ix_notifications_dispatch", "status", "urgent", "not_before"),
         sa.Index("ix_notifications_tenant_created", "tenant_id", "created_at"),
+        sa.Index("ix_notifications_tenant_recipient", "tenant_id", "recipient_hash"),
         # the dispatcher's queue (migration 0004): only rows waiting to be sent
         sa.Index("ix_notifications_queue", "tenant_id", sa.text("urgent DESC"), "created_at",
                  postgresql_where=sa.text("status = 'created'"),
@@ -72,6 +73,10 @@ class Notification(Base):
     key_type: Mapped[str] = mapped_column(sa.String(8), default="live")
     channel: Mapped[str] = mapped_column(sa.String(8))
     recipient: Mapped[str | None] = mapped_column(EncryptedText)    # personal: encrypted
+    # its keyed hash (shared.pii), for "who was sent what" searches by number or email;
+    # filled by the column default on every insert path
+    recipient_hash: Mapped[str | None] = mapped_column(sa.String(64),
+                                                       default=pii.hash_of("recipient"))
     language: Mapped[str | None] = mapped_column(sa.String(8))
     # the rendered message (personalised): encrypted at rest
     body: Mapped[str | None] = mapped_column(EncryptedText)

@@ -26,6 +26,7 @@ from services.embedded import Platform
 from services.notify import tenants
 from services.notify.console import auth
 from services.notify.console.models import ROLES
+from shared import pii
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "console"
@@ -146,7 +147,8 @@ def latest_email_to(platform: Platform, address: str) -> str:
 
     with platform.notify.runtime.db.read() as s:
         n = s.scalars(sa.select(Notification).where(
-            Notification.recipient == address.lower(), Notification.channel == "email")
+            Notification.recipient_hash == pii.lookup_hash(s, address),
+            Notification.channel == "email")
             .order_by(Notification.created_at.desc())).first()
         assert n is not None, f"no email to {address}"
         return n.body

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from services.notify.models import Notification, ReceivedText, Suppression, Template
 from services.notify.sending import normalise_recipient
+from shared import pii
 from shared.errors import ValidationError
 
 LONDON = ZoneInfo("Europe/London")
@@ -57,10 +58,10 @@ def recipient_of(raw: str) -> str | None:
         return None
 
 
-def _where(tenant_id: str, s: Search) -> list:
+def _where(session: Session, tenant_id: str, s: Search) -> list:
     where = [Notification.tenant_id == tenant_id]
     if s.recipient:
-        where.append(Notification.recipient == s.recipient)
+        where.append(Notification.recipient_hash == pii.lookup_hash(session, s.recipient))
     if s.campaign_id:
         where.append(Notification.campaign_id == s.campaign_id)
     lo, hi = day_bounds(s.first, s.last)
@@ -78,7 +79,7 @@ def _where(tenant_id: str, s: Search) -> list:
 def search(session: Session, tenant_id: str, s: Search, *, offset: int = 0,
            size: int = PAGE) -> tuple[list[dict], int]:
     """A page of matching notifications, newest first, and how many match in all."""
-    where = _where(tenant_id, s)
+    where = _where(session, tenant_id, s)
     total = session.scalar(sa.select(sa.func.count()).select_from(Notification).where(*where))
     rows = session.execute(
         sa.select(Notification, Template.name).outerjoin(
