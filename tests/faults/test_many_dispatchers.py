@@ -95,11 +95,16 @@ def test_three_dispatchers_one_killed_keep_a_senders_rate_and_send_each_text_onc
     # the first second's burst aside, the segments over the time they took
     overall = (total - BURST) / span if span > 0 else float("inf")
     gaps = [b[0] - a[0] for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    per_5s: dict[int, int] = {}      # the throttled sender's timeline, for the report
+    for at, cost in arrivals:
+        slot = int((at - arrivals[0][0]) // 5)
+        per_5s[slot] = per_5s.get(slot, 0) + cost
     run.report("test_three_dispatchers_one_killed_keep_a_senders_rate_and_send_each_text_once",
                f"3 dispatchers ({store}), dispatcher-2 SIGKILLed at 1/3 handed off", tally,
                store=store, throttled_segments=total, throttled_span_seconds=round(span, 2),
                most_in_1s=one_second, most_in_10s=ten_seconds,
-               overall_rate_per_s=round(overall, 2), longest_gap_s=round(max(gaps), 2))
+               overall_rate_per_s=round(overall, 2), longest_gap_s=round(max(gaps), 2),
+               segments_per_5s=[per_5s.get(i, 0) for i in range(max(per_5s) + 1)])
 
     assert_exactly_once(tally, n=run.n)
     assert set(tally.by_status) <= {"sent", "technical-failure"}, tally.by_status
