@@ -15,7 +15,7 @@ most 10 × 10, plus the throttle's burst (one second's worth: 10), plus what han
 delay can bunch: the throttle is taken when a row is claimed and the row reaches the
 provider when its lane gets to it, so each dispatcher may land one claim's allowance
 (10) late into a window.  The most in any 1 s window is reported, not asserted: that
-same delay lets it exceed 10 + 10 (24 was seen once; docs/decisions.md).  Three
+same delay lets it exceed 10 + 10 (24 and 27 were seen; docs/decisions.md).  Three
 dispatchers each keeping the rate to themselves would send 30 a second, 300 in ten.
 """
 from __future__ import annotations
