@@ -388,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=cmd_worker)
 
     sub.add_parser("dispatcher", help="run notify's dispatcher (hands notifications to "
-                   "providers) as its own process; run one").set_defaults(func=cmd_dispatcher)
+                   "providers) as its own process; several may run, sharing each "
+                   "sender's throttle and each provider's circuit").set_defaults(func=cmd_dispatcher)
 
     sub.add_parser("ticker", help="run the scheduler's ticker").set_defaults(func=cmd_ticker)
 
