@@ -26,7 +26,7 @@ from services.notify.console import Area, audit, db, requires, tenant_id
 from services.notify.console.clients import ServiceError, clients, guard
 from services.notify.console.forms import RadioInput, SubmitInput, TextArea, TextInput
 from services.notify.console.forms import _Welsh as Welsh
-from services.notify.models import Suppression
+from services.notify.sending import find_suppression
 from shared import phone
 
 bp = Area("audiences", __name__, "/audiences", nav=(_l("Audiences"), "index", "view", 40))
@@ -97,7 +97,7 @@ def parse_attributes(text: str) -> tuple[dict, list[int]]:
 def opted_out(session, sub: dict) -> bool:
     """Whether notify holds an opt-out for the subscriber's number or address."""
     for channel, recipient in (("sms", sub.get("phone")), ("email", sub.get("email"))):
-        if recipient and session.get(Suppression, (tenant_id(), channel, recipient)):
+        if recipient and find_suppression(session, tenant_id(), channel, recipient):
             return True
     return False
 
