@@ -22,9 +22,12 @@ SECRET_KEYS = {"password", "password_hash", "secret", "api_key", "test_api_key",
                "webhook_secret", "delivery_status_token", "client_secret", "oidc_client_secret",
                "csrf_token", "token_hash"}
 PERSONAL_KEYS = {"phone_number", "email_address", "recipient", "personalisation", "phone",
-                 "user_number", "to"}
+                 "user_number", "to", "email", "attributes", "first_name", "last_name",
+                 "address", "address_string", "address_id", "uprn", "zipcode", "postcode",
+                 "lat", "long", "media_url", "from_number", "citizen"}
 TEXT_KEYS = {"body", "subject", "content", "message", "body_en", "body_cy", "subject_en",
-             "subject_cy", "text", "reply", "en", "cy"}
+             "subject_cy", "text", "reply", "en", "cy", "description", "status_notes",
+             "public_status_notes"}
 _ALREADY = re.compile(r"\[\d+ characters, sha256 [0-9a-f]{10}\]|\[redacted\]")   # redact twice = once
 
 

@@ -84,6 +84,7 @@ ADMIN_ONLY = {  # operator routes: a tenant's key never opens them (test_admin_r
     ("scheduler", "/internal/tenants/<tenant_id>/subscribers"),
     ("notify", "/internal/tenants/<tenant_id>"),
     ("scheduler", "/internal/tenants/<tenant_id>/citizens"),
+    ("notify", "/internal/tenants/<tenant_id>/templates/<template_id>/fragments"),
 }
 LISTS = {
     "notify": ["/v2/notifications", "/v2/templates", "/api/templates", "/api/suppressions",
@@ -207,7 +208,9 @@ def test_admin_routes_refuse_a_tenants_key_and_a_wrong_token(world):
              ("GET", f"{scheduler}/internal/tenants/{b.tenant['id']}/next-collection?phone={b.citizen}"),
              ("GET", f"{scheduler}/internal/tenants/{b.tenant['id']}/subscribers?phone={b.citizen}"),
              ("GET", f"{notify}/internal/tenants/{b.tenant['id']}"),
-             ("GET", f"{scheduler}/internal/tenants/{b.tenant['id']}/citizens?phone={b.citizen}")]
+             ("GET", f"{scheduler}/internal/tenants/{b.tenant['id']}/citizens?phone={b.citizen}"),
+             ("POST", f"{notify}/internal/tenants/{b.tenant['id']}/templates/{uuid.uuid4()}"
+                      "/fragments")]
     for method, url in calls:
         for headers, expected in ((a.headers(), 403), ({"Authorization": "Bearer not-the-token"}, 403),
                                   ({}, 401)):
