@@ -10,7 +10,7 @@ import requests
 from notifications_python_client.authentication import create_jwt_token
 from twilio.request_validator import RequestValidator
 
-from services.inbound.models import Conversation
+from services.inbound.replies import find_conversation
 from shared.tenancy import Tenant
 from tests.conftest import eventually
 
@@ -88,7 +88,7 @@ def test_a_reply_with_b_s_code_after_a_reminder_for_a_cancels_b_and_an_unknown_c
 
     def context():
         with platform.inbound.runtime.db.read() as session:
-            row = session.get(Conversation, (tenant["id"], PATIENT))
+            row = find_conversation(session, tenant["id"], PATIENT)
             return row if row is not None and row.reply_code else None
     row = eventually(context, timeout=60, message="the reminder became the reply's context")
     assert (row.appointment_id, row.appointment_reference, row.reply_code, row.language) == (

@@ -189,16 +189,25 @@ def replies_and_opt_outs(session: Session, tenant_id: str, campaign_id: str
     numbers = sorted({r for _, r, _ in sent if r})
     replies: dict[str, list[dt.datetime]] = {}
     stops: dict[str, dt.datetime] = {}
-    for chunk in (numbers[i:i + 500] for i in range(0, len(numbers), 500)):
-        for number, at in session.execute(sa.select(ReceivedText.user_number,
-                                                    ReceivedText.created_at).where(
-                ReceivedText.tenant_id == tenant_id, ReceivedText.user_number.in_(chunk))):
+    # Numbers are encrypted at rest: received texts are read by time (the window the
+    # campaign's replies can fall in) and matched here; suppressions by keyed hash.
+    wanted = set(numbers)
+    first = min(at for _, _, at in sent)
+    last = max(at for _, _, at in sent) + REPLY_WINDOW
+    for number, at in session.execute(sa.select(ReceivedText.user_number,
+                                                ReceivedText.created_at).where(
+            ReceivedText.tenant_id == tenant_id, ReceivedText.created_at >= first,
+            ReceivedText.created_at < last)):
+        if number in wanted:
             replies.setdefault(number, []).append(at)
-        for number, at in session.execute(sa.select(Suppression.recipient,
+    by_hash = {pii.lookup_hash(session, n): n for n in numbers}
+    hashes = sorted(by_hash)
+    for chunk in (hashes[i:i + 500] for i in range(0, len(hashes), 500)):
+        for hashed, at in session.execute(sa.select(Suppression.recipient_hash,
                                                     Suppression.created_at).where(
                 Suppression.tenant_id == tenant_id, Suppression.channel == "sms",
-                Suppression.recipient.in_(chunk))):
-            stops[number] = at
+                Suppression.recipient_hash.in_(chunk))):
+            stops[by_hash[hashed]] = at
     out: dict[str, dict[str, int]] = {}
     for key, number, at in sent:
         slot = out.setdefault(key or "", {"replies": 0, "opt_outs": 0})
