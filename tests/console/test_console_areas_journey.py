@@ -244,5 +244,6 @@ def test_rounds_calendar_requests_and_sending_by_hand(live_areas, browser, lang)
     assert "round B" in browser.find_element("css selector", "[data-testid=send-preview]").text
     page.check("send-preview")
     browser.find_element("id", "send-now").click()
-    assert browser.find_elements("css selector", "[data-testid=sent]")
+    wait_for(browser, lambda: browser.find_elements("css selector", "[data-testid=sent]"),
+             "the sent page")
     page.check("send-sent")
