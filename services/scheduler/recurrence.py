@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 
 from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule, rrulestr
 
+from shared.calendar_words import DAYS, MONTHS
+
 LONDON = ZoneInfo("Europe/London")
 HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 # Collections happen on days: a rule that recurs by the hour is a mistake.
@@ -31,13 +33,6 @@ SEARCH_YEARS = 3
 # a new rule must show its first date within this many seconds.
 PROBE_SECONDS = 1.0
 
-DAYS = {"en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-        "cy": ("dydd Llun", "dydd Mawrth", "dydd Mercher", "dydd Iau", "dydd Gwener",
-               "dydd Sadwrn", "dydd Sul")}
-MONTHS = {"en": ("January", "February", "March", "April", "May", "June", "July", "August",
-                 "September", "October", "November", "December"),
-          "cy": ("Ionawr", "Chwefror", "Mawrth", "Ebrill", "Mai", "Mehefin", "Gorffennaf",
-                 "Awst", "Medi", "Hydref", "Tachwedd", "Rhagfyr")}
 
 
 class RuleError(ValueError):

@@ -438,24 +438,6 @@ class ReminderOut(Schema):
     note = fields.String(allow_none=True)
 
 
-class AppointmentOut(Schema):
-    id = fields.String()
-    external_reference = fields.String()
-    campaign_id = fields.String()
-    phone = fields.String(allow_none=True)
-    email = fields.String(allow_none=True)
-    language = fields.String(allow_none=True)
-    starts_at = fields.String(allow_none=True)
-    status = fields.String()
-    status_source = fields.String(allow_none=True)
-    reply_code = fields.String(allow_none=True)
-    personalisation = fields.Dict()
-    offsets = fields.List(fields.Raw(), allow_none=True)
-    reminders = fields.List(fields.Nested(ReminderOut))
-    created_at = fields.String(allow_none=True)
-    updated_at = fields.String(allow_none=True)
-
-
 class AppointmentSummary(Schema):
     id = fields.String()
     external_reference = fields.String()
@@ -469,6 +451,12 @@ class AppointmentSummary(Schema):
     reply_code = fields.String(allow_none=True)
     created_at = fields.String(allow_none=True)
     updated_at = fields.String(allow_none=True)
+
+
+class AppointmentOut(AppointmentSummary):
+    personalisation = fields.Dict()
+    offsets = fields.List(fields.Raw(), allow_none=True)
+    reminders = fields.List(fields.Nested(ReminderOut))
 
 
 class AppointmentList(Schema):

@@ -13,13 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-DAYS = {"en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-        "cy": ("dydd Llun", "dydd Mawrth", "dydd Mercher", "dydd Iau", "dydd Gwener",
-               "dydd Sadwrn", "dydd Sul")}
-MONTHS = {"en": ("January", "February", "March", "April", "May", "June", "July", "August",
-                 "September", "October", "November", "December"),
-          "cy": ("Ionawr", "Chwefror", "Mawrth", "Ebrill", "Mai", "Mehefin", "Gorffennaf",
-                 "Awst", "Medi", "Hydref", "Tachwedd", "Rhagfyr")}
+from shared.calendar_words import DAYS, MONTHS
+
 CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 EN_COUNT = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight"}
 # feminine cardinals (wythnos is feminine): "bob tair wythnos", "bob pedair wythnos"
