@@ -130,10 +130,14 @@ def _multiprocess_metrics(settings: Settings, service: str):
     # per service and port: two `hysbys serve` on one machine (benchmarks, tests) never share
     directory = (settings.prometheus_multiproc_dir
                  or settings.var_dir / "metrics" / f"{service}-{settings.ports[service]}")
+    # Emptied (files left by a previous run would be counted again) and made *before*
+    # shared.metrics is imported: its metrics open their files there as they are made.
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)   # read by prometheus-client
     from shared import metrics
 
-    metrics.clean_multiprocess_dir(directory)
     metrics.METRICS.multiprocess_dir = directory
     return metrics
 

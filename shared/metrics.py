@@ -126,14 +126,6 @@ class Metrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-def clean_multiprocess_dir(directory: Path) -> None:
-    """Empty (creating it if need be) a multiprocess directory before gunicorn starts:
-    files left by a previous run would be counted again."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.glob("*.db"):
-        stale.unlink()
-
-
 def worker_exited(pid: int) -> None:
     """gunicorn's ``child_exit`` hook: the worker's live gauges no longer count."""
     multiprocess.mark_process_dead(pid)
