@@ -137,8 +137,8 @@ class Bus:
         finally:
             try:
                 channel.close()
-            except Exception:  # noqa: BLE001 - the broker may have closed it already
-                pass
+            except Exception as exc:  # noqa: BLE001 - the broker may have closed it already
+                log.debug("closing the channel after declaring %s: %s", queue.name, exc)
 
     # -- publishing --------------------------------------------------------
     def publish(self, conn: Connection, messages: Iterable[OutgoingMessage]) -> int:

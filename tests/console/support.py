@@ -154,6 +154,25 @@ def latest_email_to(platform: Platform, address: str) -> str:
         return n.body
 
 
+def follow(driver, by: str, selector: str, timeout: float = 20) -> None:
+    """Click something that loads a new page and wait until that page has loaded.
+
+    A click returns before the browser has left the old page, so reading the next
+    page straight after it can find the old page's elements (or ones gone stale as the
+    new page replaces them).  Waiting for the old ``<html>`` to go stale, then for the
+    new document to be complete, makes the next read see the new page.
+    """
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = driver.find_element("tag name", "html")
+    driver.find_element(by, selector).click()
+    wait = WebDriverWait(driver, timeout, poll_frequency=0.1)
+    wait.until(expected_conditions.staleness_of(old), message=f"{selector}: no new page")
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete",
+               message=f"{selector}: the new page did not finish loading")
+
+
 class Page:
     """One browser in the console: sign in, change language, check, screenshot."""
 
@@ -170,7 +189,7 @@ class Page:
         self.lang = lang
         current = self.d.execute_script("return document.documentElement.lang")
         if not current.startswith(lang):
-            self.d.find_element("id", "language-switch").click()
+            follow(self.d, "id", "language-switch")
         assert self.d.execute_script("return document.documentElement.lang").startswith(lang)
 
     def sign_in(self, email: str, password: str = PASSWORD) -> None:
@@ -178,7 +197,10 @@ class Page:
         self.set_language(self.lang)
         self.d.find_element("id", "email").send_keys(email)
         self.d.find_element("id", "password").send_keys(password)
-        self.d.find_element("css selector", "form button[type=submit][name=submit]").click()
+        follow(self.d, "css selector", "form button[type=submit][name=submit]")
+
+    def follow(self, by: str, selector: str) -> None:
+        follow(self.d, by, selector)
 
     def h1(self) -> str:
         return self.d.find_element("tag name", "h1").text

@@ -22,7 +22,7 @@ from notifications_python_client.authentication import create_jwt_token
 
 from services.embedded import Platform
 from tests.console.areas_support import FakeInboundServer
-from tests.console.support import Page, live_council
+from tests.console.support import Page, follow, live_council
 
 LONDON = ZoneInfo("Europe/London")
 CSV = "phone,language,round\n07700900000,cy,A\nnot a number,en,A\n07700900111,en,A\n"
@@ -87,7 +87,7 @@ def wait_for(driver, check, message: str, timeout: float = 20):
 
 
 def submit(browser) -> None:
-    browser.find_element("css selector", "main form button[name=submit]").click()
+    follow(browser, "css selector", "main form button[name=submit]")
 
 
 def fill(browser, field: str, text: str) -> None:
@@ -118,7 +118,7 @@ def test_upload_with_a_bad_row_then_a_campaign_dry_run_start_and_results(
     assert "+447700900111" in browser.find_element("css selector",
                                                    "[data-testid=audiences-list]").text
     page.check("audiences-list")
-    browser.find_element("link text", "+447700900111").click()
+    follow(browser, "link text", "+447700900111")
     page.check("audiences-detail")
     detail = browser.current_url.removeprefix(live_areas.url)
     page.open(f"{detail}/edit")
@@ -146,14 +146,14 @@ def test_upload_with_a_bad_row_then_a_campaign_dry_run_start_and_results(
     page.check("campaign-step-window")
     submit(browser)
     page.check("campaign-check")
-    browser.find_element("id", "create-campaign").click()
+    follow(browser, "id", "create-campaign")
 
     wait_for(browser, lambda: "/dry-run" in browser.current_url, "the dry run")
     assert browser.find_element("css selector", "[data-testid=recipients]").text == "2"
     sample = browser.find_element("css selector", "[data-testid=dry-run-sample]").text
     assert "Biniau allan yfory, rownd A" in sample and "Bins out tomorrow, round A" in sample
     page.check("campaign-dry-run")
-    browser.find_element("css selector", "main form[action$='/resume'] button").click()
+    follow(browser, "css selector", "main form[action$='/resume'] button")
     wait_for(browser, lambda: TEXT[lang]["scheduled"] in browser.find_element(
         "css selector", "[data-testid=campaign-status]").text, "started")
     campaign_url = browser.current_url
@@ -196,7 +196,7 @@ def test_a_reply_is_seen_in_the_inbox_and_answered(live_areas, browser, inbound_
     page.open(f"/console/inbox/conversation/{cid}")
     page.check("inbox-conversation")
     fill(browser, "body", "Mae’n ddrwg gennym. Bydd y lori yn dod yfory.")
-    browser.find_element("css selector", "form[action$='/answer'] button[name=submit]").click()
+    follow(browser, "css selector", "form[action$='/answer'] button[name=submit]")
     wait_for(browser, lambda: TEXT[lang]["answered"] in browser.page_source, "answered")
     assert "Bydd y lori yn dod yfory." in browser.find_element(
         "css selector", "[data-testid=thread]").text
@@ -240,10 +240,10 @@ def test_rounds_calendar_requests_and_sending_by_hand(live_areas, browser, lang)
                          f"input[name=template][value='{council.template_id}']").click()
     fill(browser, "recipients", "07700900000")
     fill(browser, "personalisation", "round = B")
-    browser.find_element("css selector", "main form button[name=preview]").click()
+    follow(browser, "css selector", "main form button[name=preview]")
     assert "round B" in browser.find_element("css selector", "[data-testid=send-preview]").text
     page.check("send-preview")
-    browser.find_element("id", "send-now").click()
+    follow(browser, "id", "send-now")
     wait_for(browser, lambda: browser.find_elements("css selector", "[data-testid=sent]"),
              "the sent page")
     page.check("send-sent")

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from services.notify.console.catalogues import problems
-from tests.console.support import Page, latest_email_to, live_council
+from tests.console.support import Page, follow, latest_email_to, live_council
 
 WELSH_SMS = "Helo ((name)), bydd y lorri ailgylchu'n dod ddydd Iau. Rhowch y bocsys allan erbyn 7yb."
 ENGLISH_SMS = "Hello ((name)), the recycling lorry comes on Thursday. Put the boxes out by 7am."
@@ -49,15 +49,15 @@ def test_invite_accept_template_preview_and_a_viewer_refused(live, browser, lang
     # the admin invites an editor
     page.open("/console/users/")
     page.check("team")
-    browser.find_element("id", "invite").click()
+    follow(browser, "id", "invite")
     assert page.h1() == t["invite"]
-    browser.find_element("css selector", "button[name=submit]").click()     # nothing filled in
+    follow(browser, "css selector", "button[name=submit]")     # nothing filled in
     assert browser.find_element("class name", "govuk-error-summary").is_displayed()
     page.check("invite-errors")
     editor = f"golygydd-{lang}@penfro.example"
     browser.find_element("id", "email").send_keys(editor)
     browser.find_element("css selector", "input[name=role][value=editor]").click()
-    browser.find_element("css selector", "button[name=submit]").click()
+    follow(browser, "css selector", "button[name=submit]")
     assert t["sent"] in browser.find_element("class name", "govuk-notification-banner").text
     page.check("team-invited")
     body = latest_email_to(live, editor)
@@ -72,7 +72,7 @@ def test_invite_accept_template_preview_and_a_viewer_refused(live, browser, lang
     page.check("accept-invitation")
     browser.find_element("id", "name").send_keys("Eleri Golygydd")
     browser.find_element("id", "password").send_keys("tri gair hir iawn")
-    browser.find_element("css selector", "button[name=submit]").click()
+    follow(browser, "css selector", "button[name=submit]")
     wait_for(browser, lambda: "Eleri Golygydd" in page.h1(), "the editor is signed in")
     browser.get(link)                                             # an invitation works once
     assert browser.find_element("tag name", "h1").text != ""
@@ -84,7 +84,7 @@ def test_invite_accept_template_preview_and_a_viewer_refused(live, browser, lang
     browser.find_element("id", "name").send_keys("Ailgylchu / Recycling")
     browser.find_element("id", "body_cy").send_keys(WELSH_SMS.replace("dod", "dŵad"))
     browser.find_element("id", "body_en").send_keys(ENGLISH_SMS)
-    browser.find_element("css selector", "button[name=preview]").click()
+    follow(browser, "css selector", "button[name=preview]")
     assert browser.find_element("css selector", "[data-testid=encoding-cy]").text == "UCS-2"
     assert browser.find_element("css selector", "[data-testid=letters-cy]").text == "ŵ"
     assert browser.find_element("css selector", "[data-testid=encoding-en]").text == "GSM-7"
@@ -97,11 +97,11 @@ def test_invite_accept_template_preview_and_a_viewer_refused(live, browser, lang
     body_cy.send_keys(WELSH_SMS)
     wait_for(browser, lambda: browser.find_element(
         "css selector", "[data-testid=encoding-cy]").text == "GSM-7", "the live preview")
-    browser.find_element("css selector", "button[name=submit]").click()
+    follow(browser, "css selector", "button[name=submit]")
     assert t["saved"] in browser.find_element("class name", "govuk-notification-banner").text
     page.check("template")
     template_url = browser.current_url
-    browser.find_element("id", "edit-template").click()
+    follow(browser, "id", "edit-template")
     page.check("template-edit")
     page.open(template_url.split(live.url)[1] + "/versions")
     assert "Eleri Golygydd" in browser.find_element("id", "versions").text or \
@@ -133,18 +133,18 @@ def test_an_admins_pages_keys_settings_and_the_error_pages(live, browser, lang):
 
     page.open("/console/api-keys/")
     page.check("api-keys")
-    browser.find_element("id", "create-key").click()
+    follow(browser, "id", "create-key")
     page.check("api-key-new")
     browser.find_element("id", "name").send_keys("CRM")
     browser.find_element("css selector", "input[name=key_type][value=test]").click()
-    browser.find_element("css selector", "button[name=submit]").click()
+    follow(browser, "css selector", "button[name=submit]")
     assert page.h1() == KEYS_TEXT[lang][0]
     secret = browser.find_element("id", "api-key").text
     assert secret.startswith("crm-" + council.id)
     page.check("api-key-created")
     page.open("/console/api-keys/")
     assert secret[-36:] not in browser.page_source
-    browser.find_element("css selector", "#keys form button").click()
+    follow(browser, "css selector", "#keys form button")
     assert KEYS_TEXT[lang][1] in browser.find_element("class name",
                                                       "govuk-notification-banner").text
     page.check("api-keys-revoked")

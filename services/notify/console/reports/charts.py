@@ -40,12 +40,15 @@ def nice_max(value: float) -> float:
 
 
 def _svg(width: int, height: int, title: str, desc: str, ident: str, body: list[str]) -> Markup:
+    ident = escape(ident)
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" class="hysbys-chart" role="img" '
             f'viewBox="0 0 {width} {height}" width="100%" '
             f'aria-labelledby="{ident}-title {ident}-desc" font-family="{FONT}">'
             f'<title id="{ident}-title">{escape(title)}</title>'
             f'<desc id="{ident}-desc">{escape(desc)}</desc>')
-    return Markup(head + "".join(body) + "</svg>")
+    # Every text that reaches the SVG (title, labels, values, legend) went through
+    # escape() above; the rest is numbers and our own colour constants.
+    return Markup(head + "".join(body) + "</svg>")  # nosec B704
 
 
 def _y_axis(top: float, left: int, right: int, y0: int, height: int,
