@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import RAISE, fields
 from sqlalchemy.exc import IntegrityError
@@ -13,7 +14,7 @@ from services.scheduler import appointments, rounds, schemas
 from services.scheduler.models import Appointment, Round
 from services.scheduler.paging import links, page
 from services.scheduler.recurrence import local_date
-from shared.db import utcnow
+from shared.db import utcnow as _wall_clock
 from shared.errors import AuthError, Conflict
 from shared.http import authenticated, json_body
 from shared.runtime import Runtime
@@ -32,6 +33,11 @@ def require_live_key(runtime: Runtime) -> None:
     if caller.key_type != "live":
         raise AuthError("Campaigns and appointment reminders text real citizens: set them "
                         f"up with a live API key, not a {caller.key_type} key", 403)
+
+
+def utcnow():
+    """The service's clock (SchedulerService.clock; the wall clock unless a test sets one)."""
+    return current_app.extensions.get("hysbys.clock", _wall_clock)()
 
 
 def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:

@@ -1,6 +1,8 @@
 """The scheduler service's composition root: runtime, ticker, app, worker."""
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from services.scheduler.ticker import Ticker
 from shared import audit, inbox
 from shared.bus import Bus
 from shared.config import Settings
+from shared.db import utcnow
 from shared.http import base_app
 from shared.metrics import METRICS
 from shared.runtime import Background, Runtime
@@ -25,6 +28,8 @@ class SchedulerService:
     runtime: Runtime
     # how the API asks notify for a template's fragment counts (a test passes a fake)
     templates: object | None = None
+    # the API's clock ("in the future", "today"); a test passes its own
+    clock: Callable[[], dt.datetime] = utcnow
     ticker: Ticker = field(init=False)
 
     def __post_init__(self):
@@ -48,6 +53,7 @@ class SchedulerService:
         for blp in api.blueprints(self.runtime, self.nudge, self.templates):
             flask_api.register_blueprint(blp)
         audit.install_api_hook(app, self.runtime)
+        app.extensions["hysbys.clock"] = lambda: self.clock()
         return app
 
     def queue_handlers(self) -> dict:

@@ -190,6 +190,7 @@ class Backends:
 
         self.console = console
         self.scheduler = build_scheduler(settings)
+        self.scheduler.clock = console.clock      # "in the future" and "today" as the console's
         self.scheduler.runtime.migrate()
         url = settings.internal_url("scheduler")
         session = session_into(url, self.scheduler.create_app())
