@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from services.notify import quiet_hours
 from services.notify.models import Notification, Suppression, Template
 from services.notify.templates import MissingPersonalisation, placeholder_key, render_message
-from shared import events, outbox, phone, pii, smstext, tracing
+from shared import outbox, phone, pii, smstext, tracing
 from shared.db import utcnow
 from shared.errors import ValidationError
 from shared.metrics import METRICS, tenant_label
@@ -287,9 +287,11 @@ def set_status(session: Session, n: Notification, status: str, *, provider: str 
     # scans a whole journey's DEBUG logs for numbers and addresses)
     log.debug("notification %s to %s is %s", n.id, n.recipient, status,
               extra={"notification_id": n.id, "tenant_id": n.tenant_id})
-    outbox.add(session, events.make(
-        EVENT_FOR_STATUS[status], n.tenant_id, cid, notification_id=n.id, status=status,
-        channel=n.channel, provider=n.provider, reason=reason, campaign_id=n.campaign_id,
-        occurrence_key=n.occurrence_key, recipient=n.recipient, appointment_id=n.appointment_id,
-        appointment_reference=n.appointment_reference, reply_code=n.reply_code,
-        language=n.language))
+    # one item of this transaction's outcome batch (shared.outbox.collect): a dispatcher
+    # recording 200 outcomes writes one event per status type, not 200
+    outbox.collect(session, EVENT_FOR_STATUS[status], n.tenant_id, {
+        "notification_id": n.id, "status": status, "channel": n.channel,
+        "provider": n.provider, "reason": reason, "campaign_id": n.campaign_id,
+        "occurrence_key": n.occurrence_key, "recipient": n.recipient,
+        "appointment_id": n.appointment_id, "appointment_reference": n.appointment_reference,
+        "reply_code": n.reply_code, "language": n.language}, correlation_id=cid)
