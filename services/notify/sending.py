@@ -3,7 +3,7 @@
 Accepting (from the API, a bulk upload or a ``notification.requested`` event)
 validates, renders and stores the notification as ``created`` in the caller's
 transaction (``suppressed`` if the recipient opted out, ``deferred`` if it is a
-text due in the tenant's quiet hours); the dispatcher (``dispatcher.py``) sends
+text due in the tenant's quiet hours); the dispatcher (``dispatcher/``) sends
 it.  Every status change goes through :func:`set_status`, which records the
 event in the same transaction.
 """
