@@ -21,6 +21,9 @@ One job per module:
     the retry policy, circuit breakers, throttle and timings, injectable for tests.
 ``loop``
     the :class:`Dispatcher` that runs them in turn.
+
+Every status change carries the notification's correlation id (stored when it was
+accepted), and so does every log line written while it is sent and recorded.
 """
 from services.notify.dispatcher.claim import TENANTS_WITH_WORK, Claim, ProviderChooser
 from services.notify.dispatcher.handoff import Outcome

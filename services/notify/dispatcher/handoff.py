@@ -4,8 +4,9 @@ One UPDATE stamps ``handoff_at`` on a chunk (only rows still ``sending`` with th
 attempt number this dispatcher claimed); then each stamped row goes to its
 providers in order, failing over on a retryable error.  A row that is not stamped
 is not sent, and a stamped row is never sent again (the sweeper fails one whose
-outcome was never recorded).  Each call is made inside a client span that is the
-child of the request or event that made the row.
+outcome was never recorded).  Each call is made with the notification's
+correlation id, tenant and id bound into the logging context, inside a client
+span that is the child of the request or event that made the row.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from services.notify.dispatcher.lanes import remote
 from services.notify.dispatcher.safeguards import Safeguards
 from services.notify.models import Notification, Suppression
 from services.notify.providers.base import OutgoingMessage, Provider, ProviderError, SendResult
-from shared import pii, tracing
+from shared import logs, pii, tracing
 from shared.db import Database, utcnow
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,13 @@ def stamp(db: Database, claims: list[Claim]) -> set[str]:
 
 def send(claim: Claim, guard: Safeguards) -> Outcome:
     """Call the claim's providers in order until one answers; the outcome is not stored."""
+    n = claim.row
+    with logs.bound(correlation_id=n.correlation_id, tenant_id=n.tenant_id,
+                    notification_id=n.id):
+        return _send(claim, guard)
+
+
+def _send(claim: Claim, guard: Safeguards) -> Outcome:
     n = claim.row
     msg = OutgoingMessage(notification_id=n.id, channel=n.channel, to=n.recipient or "",
                           body=n.body or "", subject=n.subject, sender=n.sender,

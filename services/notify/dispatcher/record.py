@@ -1,7 +1,9 @@
 """Recording a chunk's outcomes: one transaction, an event for every status change.
 
-Every change goes through :func:`~services.notify.sending.set_status`, so it is
-an event in the same transaction.  A retryable failure puts the row back to ``created`` with
+Every change goes through :func:`~services.notify.sending.set_status` with the
+notification's own correlation id (the request's or event's that made it), so the
+``notification.sent`` and the outcome carry it, and the log lines written meanwhile
+carry it too.  A retryable failure puts the row back to ``created`` with
 ``not_before`` = now + backoff: the database is the delay queue, and no worker
 sleeps.  After the retry budget it ends ``technical-failure`` with the reason.
 
@@ -24,7 +26,7 @@ from services.notify.dispatcher.handoff import Outcome
 from services.notify.dispatcher.safeguards import RetryPolicy, Safeguards
 from services.notify.models import Notification
 from services.notify.sending import find_suppression, new_suppression, set_status
-from shared import events, outbox, tracing
+from shared import events, logs, outbox, tracing
 from shared.db import Database, utcnow
 
 log = logging.getLogger(__name__)
@@ -71,7 +73,9 @@ def record(db: Database, policy: RetryPolicy, outcomes: list[Outcome],
             row = rows.get(o.claim.row.id)
             if row is None or row.status != "sending" or row.attempts != o.claim.row.attempts:
                 continue    # swept, or already moved on by a receipt: not ours any more
-            with tracing.attached(o.traceparent or row.traceparent):
+            with tracing.attached(o.traceparent or row.traceparent), \
+                    logs.bound(correlation_id=row.correlation_id, tenant_id=row.tenant_id,
+                               notification_id=row.id):
                 apply(session, policy, row, o)
     on_outbox()
 
@@ -79,6 +83,7 @@ def record(db: Database, policy: RetryPolicy, outcomes: list[Outcome],
 def apply(session: Session, policy: RetryPolicy, row: Notification, o: Outcome) -> None:
     """One outcome: the provider's reference, then ``sent`` and the outcome (or a retry)."""
     name = o.provider.name if o.provider else None
+    cid = row.correlation_id
     if o.status == "retry":
         retry_or_give_up(session, policy, row, o.reason or "no provider answered", o.called)
         return
@@ -87,8 +92,8 @@ def apply(session: Session, policy: RetryPolicy, row: Notification, o: Outcome) 
         sender = row.sender or getattr(o.provider, "sender", None)
         row.sender = sender if sender and len(sender) <= 32 else None
     if o.status in KNOWN_AT_ONCE and o.result is not None:
-        set_status(session, row, "sent", provider=name)   # the hand-off, then the outcome
-    set_status(session, row, o.status, provider=name, reason=o.reason)
+        set_status(session, row, "sent", provider=name, cid=cid)   # the hand-off, then the outcome
+    set_status(session, row, o.status, provider=name, reason=o.reason, cid=cid)
     if o.suppress:
         suppress(session, row, source=name or "provider")
 
@@ -99,7 +104,7 @@ def retry_or_give_up(session: Session, policy: RetryPolicy, row: Notification, r
     if not called:
         row.attempts -= 1   # no provider was reached: the attempt does not count
     elif row.attempts >= policy.max_attempts:
-        set_status(session, row, "technical-failure",
+        set_status(session, row, "technical-failure", cid=row.correlation_id,
                    reason=f"gave up after {row.attempts} attempts: {reason}")
         return
     now = utcnow()
@@ -114,7 +119,7 @@ def suppress(session: Session, row: Notification, *, source: str) -> None:
     if find_suppression(session, row.tenant_id, row.channel, row.recipient) is None:
         session.add(new_suppression(session, row.tenant_id, row.channel, row.recipient,
                                     source=source, created_at=utcnow()))
-    outbox.add(session, events.make("subscriber.opted_out", row.tenant_id, None,
+    outbox.add(session, events.make("subscriber.opted_out", row.tenant_id, row.correlation_id,
                                     recipient=row.recipient, channel=row.channel, source=source))
 
 

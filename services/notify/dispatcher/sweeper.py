@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from services.notify.models import Notification
 from services.notify.sending import set_status
+from shared import logs
 from shared.db import Database
 
 
@@ -33,7 +34,10 @@ def sweep(db: Database, stale_after: dt.timedelta, now: dt.datetime,
             q = q.with_for_update(skip_locked=True)
         unknown = session.scalars(q).all()
         for row in unknown:
-            set_status(session, row, "technical-failure",
-                       reason=f"outcome unknown: the hand-off began at {row.handoff_at:%H:%M:%S} "
-                              "UTC and no answer was recorded; not sent again")
+            with logs.bound(correlation_id=row.correlation_id, tenant_id=row.tenant_id,
+                            notification_id=row.id):
+                set_status(session, row, "technical-failure", cid=row.correlation_id,
+                           reason=f"outcome unknown: the hand-off began at "
+                                  f"{row.handoff_at:%H:%M:%S} UTC and no answer was recorded; "
+                                  "not sent again")
     return requeued, len(unknown)
