@@ -342,11 +342,14 @@ def make(type_: str, tenant_id: uuid.UUID | str | None, correlation_id: str | No
 
 def expand_body(body: dict[str, Any]) -> list[dict[str, Any]]:
     """A decoded event body as one body per item: a batch's items each in a copy of its
-    envelope (the id left as the batch's); any other event as it is.  For tools and
+    envelope (the id left as the batch's, the correlation id the item's own); any other
+    event as it is.  For tools and
     tests that read the outbox or a dead-letter queue as JSON."""
     data = body.get("data")
     if body.get("type") in BATCHED and isinstance(data, dict) and "items" in data:
-        return [{**body, "data": item} for item in data["items"]]
+        return [{**body, "data": item,
+                 "correlation_id": item.get("correlation_id") or body.get("correlation_id")}
+                for item in data["items"]]
     return [body]
 
 
