@@ -19,6 +19,7 @@ from services.notify import (
     ops,
     receipts,
     retention,
+    status_callbacks,
 )
 from services.notify.console import audit as console_audit
 from services.notify.dispatcher import Dispatcher, Safeguards
@@ -61,6 +62,8 @@ class NotifyService:
     clock: Callable[[], dt.datetime] = utcnow
     dispatcher: Dispatcher = field(init=False)
     registry: ProviderRegistry = field(init=False)
+    # sends the delivery-status callbacks the notify.callbacks handler recorded, after commit
+    callbacks: status_callbacks.Sender = field(init=False)
 
     def __post_init__(self):
         self.providers.setdefault("simulator", Simulator())
@@ -72,6 +75,7 @@ class NotifyService:
                                      interval=self.runtime.settings.dispatch_interval,
                                      on_outbox=self.runtime.relay.nudge.set,
                                      safeguards=self.safeguards)
+        self.callbacks = status_callbacks.Sender(self.runtime.db, self.runtime.box)
         self.runtime.gauges.extend(ops.gauges(self.runtime))
 
     @property
@@ -103,10 +107,11 @@ class NotifyService:
         return app
 
     def queue_handlers(self) -> dict:
-        return inbox.queue_dispatchers(self.runtime.db, SERVICE, handlers.routes(box=self.runtime.box))
+        return inbox.queue_dispatchers(self.runtime.db, SERVICE, handlers.routes())
 
     def background(self, *, consumers: bool = True, dispatcher: bool = True) -> Background:
-        """The service's loops: its queues' consumers (and the retention purge), the
+        """The service's loops: its queues' consumers (with the retention purge and the
+        delivery-status callbacks' sender, woken when a callbacks batch commits), the
         dispatcher, and the outbox relay.  ``hysbys worker notify`` runs them all in one
         process; at scale the dispatchers run as processes of their own (``hysbys
         dispatcher``, as many as needed: they share sender throttles and circuits, see
@@ -116,14 +121,26 @@ class NotifyService:
         if consumers:
             queue_handlers["notify.requests"] = _ThenNudge(queue_handlers["notify.requests"],
                                                            self.nudge)
+            queue_handlers["notify.callbacks"] = _ThenNudge(queue_handlers["notify.callbacks"],
+                                                            self.callbacks.nudge.set)
         loops = ([self.dispatcher.run_forever] if dispatcher else []) + (
-            [retention.loop(self.runtime.db)] if consumers else [])
+            [retention.loop(self.runtime.db), _named(self.callbacks.run_forever,
+                                                     "status_callbacks")] if consumers else [])
         return Background(self.runtime, queue_handlers, loops)
 
 
+def _named(loop, name: str):
+    """The loop under a name of its own (its thread's name, in logs and /healthz)."""
+    def run(stop) -> None:
+        loop(stop)
+    run.__name__ = name
+    return run
+
+
 class _ThenNudge:
-    """A queue handler that wakes the dispatcher once stored notifications are committed
-    (keeps the handler's ``batch`` form, which the worker uses on busy queues)."""
+    """A queue handler that wakes a loop once its work is committed: the dispatcher after
+    stored notifications, the callbacks' sender after recorded callbacks (keeps the
+    handler's ``batch`` form, which the worker uses on busy queues)."""
 
     def __init__(self, handler, nudge):
         self.handler = handler
