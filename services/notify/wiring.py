@@ -58,7 +58,8 @@ class NotifyService:
     runtime: Runtime
     providers: dict[str, Provider | AdapterFactory] = field(default_factory=dict)
     safeguards: Safeguards | None = None
-    # what "now" is for the API (a test sets a fixed instant: quiet hours at 21:30 at noon)
+    # what "now" is for the API and the delivery-status callbacks (a test sets a fixed
+    # instant: quiet hours at 21:30 at noon; a callback's backoff without sleeping)
     clock: Callable[[], dt.datetime] = utcnow
     dispatcher: Dispatcher = field(init=False)
     registry: ProviderRegistry = field(init=False)
@@ -75,7 +76,8 @@ class NotifyService:
                                      interval=self.runtime.settings.dispatch_interval,
                                      on_outbox=self.runtime.relay.nudge.set,
                                      safeguards=self.safeguards)
-        self.callbacks = status_callbacks.Sender(self.runtime.db, self.runtime.box)
+        self.callbacks = status_callbacks.Sender(self.runtime.db, self.runtime.box,
+                                                 clock=lambda: self.clock())
         self.runtime.gauges.extend(ops.gauges(self.runtime))
 
     @property
@@ -107,7 +109,7 @@ class NotifyService:
         return app
 
     def queue_handlers(self) -> dict:
-        return inbox.queue_dispatchers(self.runtime.db, SERVICE, handlers.routes())
+        return inbox.queue_dispatchers(self.runtime.db, SERVICE, handlers.routes(clock=lambda: self.clock()))
 
     def background(self, *, consumers: bool = True, dispatcher: bool = True) -> Background:
         """The service's loops: its queues' consumers (with the retention purge and the
