@@ -6,7 +6,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared import pii
+from shared import deliveries, pii
 from shared.db import EncryptedJSON, EncryptedText, UTCDateTime, new_metadata, utcnow
 
 STATUSES = ("created", "sending", "sent", "delivered", "permanent-failure",
@@ -190,35 +190,25 @@ class ProviderState(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class StatusCallback(Base):
+class StatusCallback(deliveries.DeliveryColumns, Base):
     """A delivery-status callback owed to a tenant's URL (services/notify/status_callbacks.py).
 
     Recorded in the transaction that handles the outcome's event and sent after it
-    commits, outside any transaction; the body is built from the notification at send
-    time, so the row keeps no URL, token or payload.  The id is derived from
-    (notification, status): a redelivered event records nothing new."""
+    commits, outside any transaction (shared/deliveries.py: attempts, next attempt,
+    delivered or given up); the body is built from the notification at send time, so
+    the row keeps no URL, token or payload.  The id is derived from (notification,
+    status): a redelivered event records nothing new."""
 
     __tablename__ = "status_callbacks"
     __table_args__ = (
         # the sender's queue (migration 0012): only rows still to be sent
         sa.Index("ix_status_callbacks_due", "next_attempt_at",
-                 postgresql_where=sa.text("delivered_at IS NULL AND given_up_at IS NULL"),
-                 sqlite_where=sa.text("delivered_at IS NULL AND given_up_at IS NULL")),
+                 postgresql_where=sa.text(deliveries.PENDING),
+                 sqlite_where=sa.text(deliveries.PENDING)),
     )
 
-    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(sa.String(36))
     notification_id: Mapped[str] = mapped_column(sa.String(36))
     status: Mapped[str] = mapped_column(sa.String(24))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
-    # when a sender may take it next; a claim moves it on by a lease, so a sender that
-    # dies mid-POST leaves it to be sent again once the lease is over (at least once)
-    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    given_up_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    # "HTTP 503", "ConnectTimeout", "refused: HTTP 400": never the URL or the answer's body
-    last_error: Mapped[str | None] = mapped_column(sa.String(200))
 
 
 metadata = Base.metadata

@@ -174,7 +174,7 @@ def test_a_refused_callback_is_not_retried(notify, endpoints, clock, caplog):
     callbacks_handler(notify, clock).batch([outcome_event(refused), outcome_event(fine)])
     before = metric("refused")
     send = sender(notify, clock)
-    with caplog.at_level(logging.WARNING, logger="services.notify.status_callbacks"):
+    with caplog.at_level(logging.WARNING, logger="shared.deliveries"):
         send.run_once()
     for _ in range(3):
         clock.advance(dt.timedelta(hours=1))
@@ -207,7 +207,7 @@ def test_a_callback_is_retried_with_backoff_then_given_up_and_counted(notify, en
 
     send = sender(notify, clock, delay=delay, max_attempts=3)
     before = metric("given_up")
-    with caplog.at_level(logging.WARNING, logger="services.notify.status_callbacks"):
+    with caplog.at_level(logging.WARNING, logger="shared.deliveries"):
         for _ in range(6):
             send.run_once()
             clock.advance(dt.timedelta(hours=1))
