@@ -22,8 +22,9 @@ from services.scheduler.planner import occurrence_key  # noqa: F401 - the key ru
 from services.scheduler.recurrence import local_date, local_instant, parse_time
 from services.scheduler.schemas import check_schedule, load_schedule
 from shared.db import utcnow
-from shared.errors import Conflict, NotFound, ValidationError, flatten_messages
+from shared.errors import Conflict, NotFound, ValidationError
 from shared.http import iso
+from shared.schemas import refusal
 from shared.tenancy import Tenant
 
 # A send_at a few seconds old is a clock or a network delay, not a mistake.
@@ -74,7 +75,7 @@ def update(session: Session, campaign: Campaign, args: dict, now: dt.datetime) -
         try:
             check_schedule(campaign.kind, args["schedule"] or {})
         except MarshmallowError as exc:
-            raise ValidationError("; ".join(flatten_messages(exc.messages))) from exc
+            raise refusal(exc) from exc
         campaign.schedule = load_schedule(campaign.kind, args["schedule"] or {})
         _check_rounds(session, campaign.tenant_id, campaign.schedule)
     if "send_at" in args:
