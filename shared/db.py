@@ -48,10 +48,6 @@ def service_url(database_url: str, service: str) -> str:
     return database_url
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 def make_engine(database_url: str, service: str) -> Engine:
     """An engine whose connections see only ``service``'s tables."""
     if not re.fullmatch(r"[a-z_]+", service):
