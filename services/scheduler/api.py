@@ -6,6 +6,7 @@ does not exist.
 """
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -29,13 +30,15 @@ from shared.runtime import Runtime
 
 
 def blueprints(runtime: Runtime, nudge_ticker: Callable[[], None],
-               templates: NotifyTemplates | None = None) -> list[Blueprint]:
+               templates: NotifyTemplates | None = None,
+               clock: Callable[[], dt.datetime] = utcnow) -> list[Blueprint]:
     """Every blueprint of the scheduler's API, for the app factory; ``templates`` is how
-    it asks notify for a template's fragment counts (HYSBYS_NOTIFY_URL by default)."""
+    it asks notify for a template's fragment counts (HYSBYS_NOTIFY_URL by default);
+    ``clock`` is "now" for rounds and appointments (campaigns still read the wall clock)."""
     templates = templates or NotifyTemplates(runtime.settings.internal_url("notify"),
                                              runtime.settings.admin_token)
     return [blueprint(runtime, nudge_ticker, templates), api_audience.blueprint(runtime),
-            api_schedule.blueprint(runtime, nudge_ticker), internal.blueprint(runtime)]
+            api_schedule.blueprint(runtime, nudge_ticker, clock), internal.blueprint(runtime)]
 
 
 def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None],

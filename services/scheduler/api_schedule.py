@@ -2,10 +2,10 @@
 appointments (``/api/appointments``, known by the board's own reference)."""
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 import sqlalchemy as sa
-from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import RAISE, fields
 from sqlalchemy.exc import IntegrityError
@@ -14,7 +14,7 @@ from services.scheduler import appointments, rounds, schemas
 from services.scheduler.models import Appointment, Round
 from services.scheduler.paging import links, page
 from services.scheduler.recurrence import local_date
-from shared.db import utcnow as _wall_clock
+from shared.db import utcnow
 from shared.errors import AuthError, Conflict
 from shared.http import authenticated, json_body
 from shared.runtime import Runtime
@@ -35,13 +35,10 @@ def require_live_key(runtime: Runtime) -> None:
                         f"up with a live API key, not a {caller.key_type} key", 403)
 
 
-def utcnow():
-    """The service's clock (SchedulerService.clock; the wall clock unless a test sets one)."""
-    return current_app.extensions.get("hysbys.clock", _wall_clock)()
-
-
-def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
-    """The rounds and appointments routes."""
+def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None],
+              clock: Callable[[], dt.datetime] = utcnow) -> Blueprint:
+    """The rounds and appointments routes; ``clock`` is "now" for them (the service's clock:
+    a test gives a fixed instant)."""
     blp = Blueprint("calendars", __name__, url_prefix="/api",
                     description="Collection rounds and appointments")
 
@@ -54,7 +51,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
         """Set up a collection round (or replace the one with this code): an RFC 5545 rule
         in Europe/London, exception dates and moved collections"""
         caller = authenticated(runtime)
-        now = utcnow()
+        now = clock()
         try:
             with runtime.db.transaction() as session:
                 r, created = rounds.upsert(session, caller.tenant_id, args, now)
@@ -72,7 +69,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
         """The tenant's rounds, by code, with their next collection dates (with ``until``,
         every date up to that day: the console's eight-week calendar)"""
         caller = authenticated(runtime)
-        today = local_date(utcnow())
+        today = local_date(clock())
         with runtime.db.read() as session:
             found = session.scalars(sa.select(Round).where(
                 Round.tenant_id == caller.tenant_id).order_by(Round.code)).all()
@@ -87,7 +84,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
         caller = authenticated(runtime)
         with runtime.db.read() as session:
             return rounds.as_json(rounds.find(session, caller.tenant_id, code),
-                                  local_date(utcnow()), args.get("until"))
+                                  local_date(clock()), args.get("until"))
 
     @blp.route("/rounds/<code>", methods=["PATCH"])
     @blp.alt_response(200, schema=schemas.RoundOut, success=True)
@@ -96,7 +93,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
         """Change a round; reminders not yet sent are planned again"""
         caller = authenticated(runtime)
         args = _load(schemas.RoundIn(partial=True, exclude=("code",)), json_body())
-        now = utcnow()
+        now = clock()
         with runtime.db.transaction() as session:
             r = rounds.find(session, caller.tenant_id, code)
             rounds.change(session, r, args, now)
@@ -112,7 +109,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
         that day"""
         caller = authenticated(runtime)
         with runtime.db.transaction() as session:
-            return rounds.apply_changes(session, caller.tenant_id, args["changes"], utcnow())
+            return rounds.apply_changes(session, caller.tenant_id, args["changes"], clock())
 
     @blp.route("/appointments", methods=["POST"])
     @blp.arguments(schemas.AppointmentIn)
@@ -126,7 +123,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
         try:
             with runtime.db.transaction() as session:
                 tenant = session.get(Tenant, caller.tenant_id)
-                appt, created = appointments.upsert(session, tenant, args, utcnow())
+                appt, created = appointments.upsert(session, tenant, args, clock())
                 body = appointments.detail(session, appt)
         except IntegrityError:
             raise Conflict("this external_reference was booked by another request at the same "
@@ -170,7 +167,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
         with runtime.db.transaction() as session:
             appt = appointments.find(session, caller.tenant_id, reference)
             appointments.change(session, session.get(Tenant, caller.tenant_id), appt, args,
-                                utcnow())
+                                clock())
             body = appointments.detail(session, appt)
         nudge_ticker()
         return body
@@ -183,7 +180,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None]) -> Blueprint:
         caller = authenticated(runtime)
         with runtime.db.transaction() as session:
             appt = appointments.find(session, caller.tenant_id, reference)
-            appointments.cancel(session, appt, "board", utcnow())
+            appointments.cancel(session, appt, "board", clock())
             return appointments.detail(session, appt)
 
     return blp

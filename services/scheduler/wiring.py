@@ -50,10 +50,9 @@ class SchedulerService:
     def create_app(self) -> Flask:
         app, flask_api = base_app(self.runtime, "Hysbys scheduler",
                                   "Subscribers, campaigns, occurrences and the ticker")
-        for blp in api.blueprints(self.runtime, self.nudge, self.templates):
+        for blp in api.blueprints(self.runtime, self.nudge, self.templates, lambda: self.clock()):
             flask_api.register_blueprint(blp)
         audit.install_api_hook(app, self.runtime)
-        app.extensions["hysbys.clock"] = lambda: self.clock()
         return app
 
     def queue_handlers(self) -> dict:
