@@ -297,25 +297,29 @@ class Worker(ConsumerMixin):
     """Consumes a service's queues and hands each event to its handler.
 
     A handler with a ``batch`` attribute (see :func:`shared.inbox.dispatcher`)
-    gets events in batches — up to ``batch_size``, or whatever arrived within
+    gets events in batches — up to ``batch_size`` events or ``batch_items`` items
+    (an event of a batched type carries up to 1,000), or whatever arrived within
     ``batch_wait`` seconds — in one transaction, which is what lets a worker keep
     up with bin night.  If a batch fails, its events are handled one at a time,
     so one bad event is retried or dead-lettered on its own.
     """
 
     def __init__(self, bus: Bus, handlers: dict[str, Handler], *, prefetch: int = 400,
-                 batch_size: int = 200, batch_wait: float = 0.05, name: str = "worker"):
+                 batch_size: int = 200, batch_wait: float = 0.05, batch_items: int = 2000,
+                 name: str = "worker"):
         """``handlers`` maps a queue name to the callable that processes its events."""
         self.bus = bus
         self.handlers = handlers
         self.prefetch = max(prefetch, batch_size)
         self.batch_size = batch_size
+        self.batch_items = max(batch_items, batch_size)
         self.batch_wait = batch_wait
         self.name = name
         self.connection = bus.connection()
         self.ready = threading.Event()
         self._buffers: dict[str, list] = {}
         self._oldest: dict[str, float] = {}
+        self._items: dict[str, int] = {}
 
     def run(self, _tokens=1, **kwargs):
         # wake at least every batch_wait seconds so a part-filled batch is flushed
@@ -375,11 +379,14 @@ class Worker(ConsumerMixin):
         items = self._buffers.setdefault(queue, [])
         if not items:
             self._oldest[queue] = time.monotonic()
+            self._items[queue] = 0
         items.append((event, message))
-        if len(items) >= self.batch_size:
+        self._items[queue] += len(event.items)
+        if len(items) >= self.batch_size or self._items[queue] >= self.batch_items:
             self._flush(queue)
 
     def _flush(self, queue: str) -> None:
+        self._items.pop(queue, None)
         items = self._buffers.pop(queue, [])
         if not items:
             return
@@ -393,6 +400,8 @@ class Worker(ConsumerMixin):
             return
         for event, _ in items:
             METRICS.events_consumed.labels(queue=queue, type=event.type).inc()
+            METRICS.event_items_consumed.labels(queue=queue, type=event.type).inc(
+                len(event.items))
         self._ack_batch([message for _, message in items])
 
     def _ack_batch(self, messages: list) -> None:
@@ -414,6 +423,9 @@ class Worker(ConsumerMixin):
         try:
             self.handlers[queue](event)
         except PermanentError as exc:
+            if event.batched and len(event.items) > 1:
+                self._split(queue, event, message, headers, exc)
+                return
             self._dead_letter(queue, message, headers, f"{type(exc).__name__}: {exc}")
             return
         except Exception as exc:  # noqa: BLE001 - any failure is retried, then dead-lettered
@@ -433,6 +445,25 @@ class Worker(ConsumerMixin):
         finally:
             logs.correlation_id.reset(token)
         METRICS.events_consumed.labels(queue=queue, type=event.type).inc()
+        METRICS.event_items_consumed.labels(queue=queue, type=event.type).inc(len(event.items))
+        message.ack()
+
+    def _split(self, queue: str, event: Event, message, headers: dict, exc: Exception) -> None:
+        """A batch event that one of its items refuses for good (a template gone, a
+        number that cannot be texted) goes back to ``queue`` as one event per item, each
+        with the id :meth:`Event.expand` gives it, and the batch is acked: the good items
+        are handled and the bad one alone is dead-lettered.  Each is confirmed before the
+        ack, so a crash in between sends the items again, and their inbox rows drop the
+        repeats (the batch's own transaction never committed, so nothing was done twice)."""
+        singles = event.expand()
+        log.warning("batch event %s (%s, %d items) refused for good (%s); handling its "
+                    "items one by one", event.id, event.type, len(singles), exc,
+                    extra={"event_id": str(event.id), "queue": queue})
+        carried = {k: v for k, v in headers.items() if not k.startswith("x-")}
+        for single in singles:
+            self.bus.send_to_queue(self.connection, queue, single.to_json(), carried,
+                                   message_id=str(single.id))
+        METRICS.events_split.labels(queue=queue, type=event.type).inc()
         message.ack()
 
     def _dead_letter(self, queue: str, message, headers: dict, reason: str) -> None:

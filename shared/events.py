@@ -7,6 +7,17 @@ Every event crosses the broker as JSON in this envelope::
 and is checked against its schema when it is published and again when it is
 consumed.  Events are named in the past tense and carry ids plus the facts a
 consumer needs; the database row of the owning service stays the truth.
+
+Batches (DESIGN.md, "Events"): the notification types (:data:`BATCHED`) carry up to
+:data:`MAX_ITEMS` items of one type for one tenant, as ``data = {"items": [...]}``,
+each item what a single event's data was (plus its own ``correlation_id``).  The
+ticker writes one ``notification.requested`` per batch of recipients, and every
+transaction that changes notifications' statuses writes one outcome event per type
+(:func:`shared.outbox.collect`).  A consumer's inbox claims the batch's id, and
+:meth:`Event.expand` hands the handlers one item-event each, so a handler's code is
+the same for a batch of 1,000 as for one.  An event of a batched type without
+``items`` (published before 2026-12, or replayed from a dead-letter queue) is read as
+a batch of one.  Single things stay single: a reply, an opt-out, a tenant change.
 """
 from __future__ import annotations
 
@@ -53,6 +64,9 @@ class NotificationRequested(_Data):
     not_before = fields.AwareDateTime(load_default=None, allow_none=True)
     # a two-way campaign sends from a number (alphanumeric IDs cannot take replies)
     sender = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
+    # in a batch, each item keeps the correlation id of the request or run it came from
+    correlation_id = fields.String(load_default=None, allow_none=True,
+                                   validate=validate.Length(max=64))
 
 
 class NotificationStatusChanged(_Data):
@@ -72,6 +86,8 @@ class NotificationStatusChanged(_Data):
     # the language the message went in: "cy", "en" or "cy+en" (bilingual); a reply to it
     # is answered in that language when the citizen has none recorded
     language = fields.String(load_default=None, allow_none=True)
+    correlation_id = fields.String(load_default=None, allow_none=True,
+                                   validate=validate.Length(max=64))
 
 
 class InboundMessageReceived(_Data):
@@ -191,6 +207,25 @@ EVENT_SCHEMAS: dict[str, type[Schema]] = {
 }
 
 
+# The types whose events carry batches of items (one type, one tenant, at most MAX_ITEMS).
+BATCHED = frozenset({"notification.requested", "notification.sent", "notification.delivered",
+                     "notification.failed", "notification.suppressed",
+                     "notification.deferred"})
+MAX_ITEMS = 1000
+
+
+def _batch_schema(item: type[Schema]) -> type[Schema]:
+    class Batch(Schema):
+        class Meta:
+            unknown = INCLUDE
+
+        items = fields.List(fields.Nested(item), required=True,
+                            validate=validate.Length(min=1, max=MAX_ITEMS))
+
+    Batch.__name__ = item.__name__ + "Batch"
+    return Batch
+
+
 class Envelope(Schema):
     class Meta:
         unknown = RAISE
@@ -212,7 +247,16 @@ class EventError(ValueError):
 # declared fields, which cost more than the load or dump itself (a bin night checks
 # hundreds of thousands of events).  Instances hold no per-call state, so they are shared.
 _DATA_SCHEMAS: dict[str, Schema] = {name: schema() for name, schema in EVENT_SCHEMAS.items()}
+_BATCH_SCHEMAS: dict[str, Schema] = {name: _batch_schema(EVENT_SCHEMAS[name])()
+                                     for name in BATCHED}
 _ENVELOPE = Envelope()
+
+
+def _schema_for(type_: str, data: Any) -> Schema | None:
+    """The batch schema for a batched type's ``{"items": [...]}``, else the type's own."""
+    if type_ in _BATCH_SCHEMAS and isinstance(data, dict) and "items" in data:
+        return _BATCH_SCHEMAS[type_]
+    return _DATA_SCHEMAS.get(type_)
 
 
 @dataclass(frozen=True)
@@ -228,10 +272,34 @@ class Event:
     # consumer's span joins the producer's trace.  Not part of the envelope, never serialised.
     traceparent: str | None = field(default=None, compare=False, repr=False)
 
+    @property
+    def batched(self) -> bool:
+        """Does this event carry ``items`` (a batch), rather than one thing's data?"""
+        return self.type in BATCHED and "items" in self.data
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The items a batch carries; a single event's data as a batch of one."""
+        return self.data["items"] if self.batched else [self.data]
+
+    def expand(self) -> list[Event]:
+        """One event per item, for handlers: each keeps the batch's type, tenant, time and
+        trace, has its item's correlation id (else the batch's), and an id derived from the
+        batch's id and its place in it (the same on every redelivery)."""
+        if not self.batched:
+            return [self]
+        return [Event(type=self.type, tenant_id=self.tenant_id, data=item,
+                      id=uuid.uuid5(self.id, str(index)), occurred_at=self.occurred_at,
+                      correlation_id=item.get("correlation_id") or self.correlation_id,
+                      version=self.version, traceparent=self.traceparent)
+                for index, item in enumerate(self.items)]
+
     def to_json(self) -> str:
-        schema = _DATA_SCHEMAS.get(self.type)
+        schema = _schema_for(self.type, self.data)
         if schema is None:
             raise EventError(f"unknown event type {self.type!r}")
+        # validated once, where it is made: the dump is loaded back by the schema that
+        # the consumer will use (one pass each, however many items the batch holds)
         data = schema.dump(self.data)
         errors = schema.validate(data)
         if errors:
@@ -257,7 +325,7 @@ class Event:
             raise EventError("event is not a JSON object")
         try:
             env = _ENVELOPE.load(body)
-            data = _DATA_SCHEMAS[env["type"]].load(env["data"])
+            data = _schema_for(env["type"], env["data"]).load(env["data"])  # type: ignore[union-attr]
         except ValidationError as exc:
             raise EventError(f"schema: {exc.messages}") from exc
         return cls(type=env["type"], tenant_id=env["tenant_id"], data=data, id=env["id"],
@@ -270,3 +338,28 @@ def make(type_: str, tenant_id: uuid.UUID | str | None, correlation_id: str | No
     """Build an event; the data is validated when it is serialised."""
     tid = uuid.UUID(str(tenant_id)) if tenant_id else None
     return Event(type=type_, tenant_id=tid, data=data, correlation_id=correlation_id)
+
+
+def expand_body(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A decoded event body as one body per item: a batch's items each in a copy of its
+    envelope (the id left as the batch's, the correlation id the item's own); any other
+    event as it is.  For tools and
+    tests that read the outbox or a dead-letter queue as JSON."""
+    data = body.get("data")
+    if body.get("type") in BATCHED and isinstance(data, dict) and "items" in data:
+        return [{**body, "data": item,
+                 "correlation_id": item.get("correlation_id") or body.get("correlation_id")}
+                for item in data["items"]]
+    return [body]
+
+
+def batches(type_: str, tenant_id: uuid.UUID | str | None, items: list[dict[str, Any]],
+            correlation_id: str | None = None, size: int = MAX_ITEMS) -> list[Event]:
+    """Events of a batched type carrying ``items`` (one tenant's), ``size`` at most each."""
+    if type_ not in BATCHED:
+        raise EventError(f"{type_} events do not carry batches")
+    size = max(1, min(size, MAX_ITEMS))
+    tid = uuid.UUID(str(tenant_id)) if tenant_id else None
+    return [Event(type=type_, tenant_id=tid, data={"items": items[i:i + size]},
+                  correlation_id=correlation_id)
+            for i in range(0, len(items), size)]

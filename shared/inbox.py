@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -23,6 +24,39 @@ from shared.retention import every
 
 log = logging.getLogger(__name__)
 EventHandler = Callable[[Event, Session], None]
+BatchHandler = Callable[[list[Event], Session], None]
+Relevance = Callable[[list[Event], Session], set[str]]
+
+
+@dataclass(frozen=True)
+class Route:
+    """How one handler takes one event type: the handler contract, in one place.
+
+    * ``handle(item, session)``: one item-event, inside the inbox transaction;
+    * ``many(items, session)``: the same for all of a batch's items of the type at once
+      (one multi-row statement for the lot); used whenever there is more than one;
+    * ``relevant(items, session) -> ids``: the items it would act on; where every route
+      of a type says, events with none are neither claimed nor handled;
+    * ``after_commit(items)``: run once the inbox transaction has committed, with the
+      items it handled (a nudge, a side effect with its own retry record); an error
+      there is logged, never undoes the commit.
+
+    A service's routes are ``{event type: [Route, ...]}`` (its ``handlers.routes()``);
+    the queues each type is bound to are declared in ``shared/topology.py``; a plain
+    function stands for ``Route(handle=function)``.
+    """
+
+    handle: EventHandler
+    many: BatchHandler | None = None
+    relevant: Relevance | None = None
+    after_commit: Callable[[list[Event]], None] | None = None
+
+    @classmethod
+    def of(cls, handler: Route | EventHandler) -> Route:
+        return handler if isinstance(handler, Route) else cls(handle=handler)
+
+
+Routes = dict[str, list[Route | EventHandler]]
 
 # An event id is remembered for as long as the event can come again: the longest road
 # back is a replay from its dead-letter queue, whose messages expire after
@@ -76,86 +110,124 @@ def claim_many(session: Session, events: list[Event], consumer: str) -> set[str]
 
 
 class _Dispatcher:
-    """A queue's handler: the event type picks the handlers, all in one transaction.
+    """A queue's handler: the event type picks the routes, all in one transaction.
 
-    Called with one event, or (``.batch``) with many in a single transaction —
-    the per-event handlers are the same either way.
+    Called with one event, or (``.batch``) with many in a single transaction.  The inbox
+    claims each event's id, so a redelivered batch event is a no-op as a whole; the
+    routes then see one item-event per item (:meth:`Event.expand`): a handler is the
+    same for a single event, a batch event, or many of them.
     """
 
-    def __init__(self, db: Database, consumer: str, routes: dict[str, list[EventHandler]]):
+    def __init__(self, db: Database, consumer: str, routes: Routes):
         self.db = db
         self.consumer = consumer
-        self.routes = routes
+        self.routes: dict[str, list[Route]] = {
+            event_type: [Route.of(h) for h in handlers] for event_type, handlers in routes.items()}
 
-    def _run(self, event: Event, session: Session) -> None:
-        for handler in self.routes.get(event.type, []):
-            handler(event, session)
+    def _run(self, event: Event, session: Session, done: list | None = None) -> None:
+        self._apply(event.expand(), session, done)
+
+    def _apply(self, items: list[Event], session: Session, done: list | None = None) -> None:
+        """Hand item-events to their routes (``many`` whenever there is more than one);
+        ``done`` gathers (route, items) for the after-commit step."""
+        by_type: dict[str, list[Event]] = {}
+        for item in items:
+            by_type.setdefault(item.type, []).append(item)
+        for event_type, same in by_type.items():
+            for route in self.routes.get(event_type, []):
+                if route.many is not None and len(same) > 1:
+                    route.many(same, session)
+                else:
+                    for item in same:
+                        route.handle(item, session)
+                if route.after_commit is not None and done is not None:
+                    done.append((route, same))
+
+    def _after_commit(self, done: list) -> None:
+        for route, items in done:
+            try:
+                route.after_commit(items)
+            except Exception:  # noqa: BLE001 - the commit stands; the step has its own retries
+                log.exception("after-commit step of %s failed", self.consumer)
 
     def __call__(self, event: Event) -> None:
+        done: list = []
         with tracing.consumer_span(event, self.consumer):
-            handle_once(self.db, self.consumer, event, self._run)
+            handle_once(self.db, self.consumer, event,
+                        lambda e, session: self._run(e, session, done))
+        self._after_commit(done)
 
     def batch(self, events: list[Event]) -> None:
-        """Many events in one transaction.  A handler with a ``many`` attribute gets all
-        the batch's events of its type at once (one query for the lot, not one each)."""
+        """Many events in one transaction: one inbox claim each, then their items."""
+        done: list = []
         with tracing.batch_span(events, self.consumer), self.db.transaction() as session:
             events = self._worth_claiming(events, session)
             fresh = claim_many(session, events, self.consumer)
             duplicates = len(events) - len(fresh)
             if duplicates:
                 METRICS.events_duplicate.labels(consumer=self.consumer).inc(duplicates)
-            by_type: dict[str, list[Event]] = {}
+            items: list[Event] = []
             for event in events:
                 if str(event.id) in fresh:
                     fresh.discard(str(event.id))   # a batch may hold one event twice
-                    by_type.setdefault(event.type, []).append(event)
-            for event_type, same in by_type.items():
-                for handler in self.routes.get(event_type, []):
-                    many = getattr(handler, "many", None)
-                    if many is not None:
-                        many(same, session)
-                    else:
-                        for event in same:
-                            handler(event, session)
-
+                    items.extend(event.expand())
+            self._apply(items, session, done)
+        self._after_commit(done)
 
     def _worth_claiming(self, events: list[Event], session: Session) -> list[Event]:
         """The batch without events every handler of their type would ignore.
 
-        A handler may say, with a ``relevant(events, session) -> set of event ids``
-        attribute, which events it would act on; where every handler of a type says so,
-        the others are neither claimed nor handled (handling them would do nothing, so
-        running them twice could not matter).  Notify's delivery-status callbacks see
-        every outcome of a bin night, but only a few tenants have a callback URL: this
-        saves an inbox row per event for the rest.
+        A handler may say, with a ``relevant(items, session) -> set of item ids``
+        attribute, which item-events it would act on; where every handler of a type says
+        so, an event none of whose items is wanted is neither claimed nor handled
+        (handling it would do nothing, so running it twice could not matter).  Notify's
+        delivery-status callbacks see every outcome of a bin night, but only a few tenants
+        have a callback URL: this saves an inbox row per event for the rest.
         """
         by_type: dict[str, list[Event]] = {}
         for event in events:
             by_type.setdefault(event.type, []).append(event)
         kept: list[Event] = []
         for event_type, same in by_type.items():
-            handlers = self.routes.get(event_type, [])
-            filters = [getattr(h, "relevant", None) for h in handlers]
-            if not handlers or any(f is None for f in filters):
+            routes = self.routes.get(event_type, [])
+            filters = [route.relevant for route in routes]
+            if not routes or any(f is None for f in filters):
                 kept.extend(same)
                 continue
+            expanded = [(event, event.expand()) for event in same]
+            flat = [item for _, items in expanded for item in items]
             wanted: set[str] = set()
             for relevant in filters:
-                wanted |= relevant(same, session)
-            kept.extend(e for e in same if str(e.id) in wanted)
+                wanted |= relevant(flat, session)  # type: ignore[misc]  # None ruled out above
+            kept.extend(event for event, items in expanded
+                        if any(str(item.id) in wanted for item in items))
         return kept
 
 
-def dispatcher(db: Database, consumer: str, routes: dict[str, list[EventHandler]]) -> _Dispatcher:
+def dispatcher(db: Database, consumer: str, routes: Routes) -> _Dispatcher:
     return _Dispatcher(db, consumer, routes)
 
 
-def queue_dispatchers(db: Database, service: str, routes: dict[str, list[EventHandler]]
-                      ) -> dict[str, _Dispatcher]:
-    """One dispatcher per queue of ``service`` (topology), each given the handlers of the
-    event types bound to it; the queue's name is its inbox consumer name."""
-    from shared import topology
+class RoutingError(ValueError):
+    """A service's routes and its queues' bindings disagree (found at start-up)."""
 
+
+def check_bindings(service: str, routes: Routes) -> None:
+    """Every event type bound to one of ``service``'s queues has a route, and every routed
+    type is bound to one of them: a route nobody delivers to, or a binding nobody
+    handles (its events would be acked and dropped), is a start-up error."""
+    bound = {t for spec in topology.queues_for(service) for t in spec.event_types}
+    unrouted = sorted(t for t in bound if not routes.get(t))
+    unbound = sorted(set(routes) - bound)
+    if unrouted or unbound:
+        raise RoutingError(f"{service}: bound but not routed {unrouted}; "
+                           f"routed but not bound {unbound}")
+
+
+def queue_dispatchers(db: Database, service: str, routes: Routes) -> dict[str, _Dispatcher]:
+    """One dispatcher per queue of ``service`` (topology), each given the routes of the
+    event types bound to it; the queue's name is its inbox consumer name."""
+    check_bindings(service, routes)
     return {spec.name: dispatcher(db, spec.name, {t: routes[t] for t in spec.event_types})
             for spec in topology.queues_for(service)}
 

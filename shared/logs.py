@@ -5,6 +5,7 @@ wrote it: the mask is applied in the formatter, not left to each caller.
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime as dt
 import json
@@ -12,10 +13,15 @@ import logging
 import re
 import sys
 import uuid
+from collections.abc import Iterator
 
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "correlation_id", default=None)
 tenant_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("tenant_id", default=None)
+# other ids bound for a block of work (:func:`bound`): notification_id, event_id ...
+_fields: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "log_fields", default=None)
+FIELDS = ("notification_id", "event_id", "event_type", "queue", "service")
 
 # A phone number starts with + or 0 (E.164, 0044…, 07…); dates and ids do not.
 _PHONE = re.compile(r"(?<![\w:.-])((?:\+|0)\d[\d ()-]{7,}\d)(?![\w-])")
@@ -38,6 +44,40 @@ def new_correlation_id() -> str:
     return uuid.uuid4().hex
 
 
+@contextlib.contextmanager
+def bound(**fields: object) -> Iterator[None]:
+    """Every log line written inside the block (in this thread or context) carries ``fields``.
+
+    ``correlation_id`` and ``tenant_id`` set their context variables; any other field
+    (``notification_id`` ...) is added beside them.  ``None`` clears a field for the
+    block: a line about one notification never shows another's id.  A field passed to the
+    log call itself (``extra=``) wins.  On leaving, what was bound before comes back::
+
+        with logs.bound(correlation_id=n.correlation_id, notification_id=n.id):
+            provider.send(message)
+    """
+    tokens: list[tuple[contextvars.ContextVar, contextvars.Token]] = []
+    if "correlation_id" in fields:
+        value = fields.pop("correlation_id")
+        tokens.append((correlation_id, correlation_id.set(None if value is None else str(value))))
+    if "tenant_id" in fields:
+        value = fields.pop("tenant_id")
+        tokens.append((tenant_id, tenant_id.set(None if value is None else str(value))))
+    if fields:
+        merged = dict(_fields.get() or {})
+        for key, value in fields.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = str(value)
+        tokens.append((_fields, _fields.set(merged)))
+    try:
+        yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out = {
@@ -52,10 +92,15 @@ class JsonFormatter(logging.Formatter):
         tid = getattr(record, "tenant_id", None) or tenant_id.get()
         if tid:
             out["tenant_id"] = str(tid)
-        for key in ("notification_id", "event_id", "event_type", "queue", "service"):
+        context = _fields.get() or {}
+        for key in FIELDS:
             value = getattr(record, key, None)
+            if value is None:
+                value = context.get(key)
             if value is not None:
                 out[key] = str(value)
+        for key, value in context.items():
+            out.setdefault(key, value)
         if record.exc_info:
             out["error"] = mask(self.formatException(record.exc_info))
         return json.dumps(out, ensure_ascii=False)

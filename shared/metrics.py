@@ -64,6 +64,12 @@ class Metrics:
         self.events_dead_lettered = Counter(
             "hysbys_events_dead_lettered_total", "Events moved to a dead-letter queue",
             ["queue"], registry=r)
+        self.events_split = Counter(
+            "hysbys_events_split_total", "Batch events one item refused for good, handled "
+            "again one item at a time", ["queue", "type"], registry=r)
+        self.event_items_consumed = Counter(
+            "hysbys_event_items_consumed_total", "Items of batch events handled and acked "
+            "(a single event counts one)", ["queue", "type"], registry=r)
         self.events_duplicate = Counter(
             "hysbys_events_duplicate_total", "Redelivered events the inbox turned into no-ops",
             ["consumer"], registry=r)

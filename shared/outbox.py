@@ -17,6 +17,7 @@ import weakref
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from shared import events as events_module
 from shared import tracing
 from shared.bus import Bus, OutgoingMessage
 from shared.db import Database, EncryptedText, KernelBase, UTCDateTime, utcnow
@@ -89,13 +90,76 @@ def add(session: Session, *events: Event) -> None:
         session.add(row)
 
 
-def add_many(session: Session, events: list[Event]) -> None:
-    """Bulk form of :func:`add` for the ticker's batches (one INSERT, many rows)."""
+def add_many(session: Session, events: list[Event], traceparent: str | None = None) -> None:
+    """Bulk form of :func:`add` (one INSERT, many rows); ``traceparent`` is kept on every
+    row where the service's outbox has the column."""
     if not events:
         return
-    session.execute(sa.insert(OutboxRow), [
-        {"event_id": str(e.id), "event_type": e.type, "body": e.to_json(),
-         "correlation_id": e.correlation_id, "created_at": utcnow()} for e in events])
+    now = utcnow()
+    rows = [{"event_id": str(e.id), "event_type": e.type, "body": e.to_json(),
+             "correlation_id": e.correlation_id, "created_at": now} for e in events]
+    if traceparent is not None and keeps_traces(_engine(session)):
+        for row in rows:
+            row["traceparent"] = traceparent
+    session.execute(sa.insert(OutboxRow), rows)
+
+
+# -- batches collected over a transaction ---------------------------------------------
+_PENDING = "hysbys.outbox.batches"
+
+
+def collect(session: Session, event_type: str, tenant_id, item: dict,
+            correlation_id: str | None = None) -> None:
+    """Add one item to this transaction's batch of ``event_type`` for ``tenant_id``.
+
+    The batches are written to the outbox as the transaction commits (one row per type
+    and tenant for every :data:`shared.events.MAX_ITEMS` items), so a dispatcher that
+    records 200 outcomes writes a handful of events, not 200; if the transaction rolls
+    back, they are forgotten with it.  Each row keeps the trace of the span its first
+    item was collected in."""
+    if event_type not in events_module.BATCHED:
+        raise events_module.EventError(f"{event_type} events do not carry batches")
+    if correlation_id:
+        item = {**item, "correlation_id": correlation_id}
+    pending = session.info.setdefault(_PENDING, {})
+    key = (event_type, str(tenant_id) if tenant_id else None)
+    batch = pending.get(key)
+    if batch is None:
+        batch = pending[key] = ([], tracing.current_traceparent())
+    batch[0].append(item)
+
+
+def collected(session: Session) -> int:
+    """How many items this transaction has collected and not yet written."""
+    return sum(len(items) for items, _ in session.info.get(_PENDING, {}).values())
+
+
+def write_collected(session: Session) -> int:
+    """Write the collected batches to the outbox now (the commit does it otherwise);
+    answers how many events that made."""
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return 0
+    made = 0
+    for (event_type, tenant_id), (items, traceparent) in pending.items():
+        cids = {item.get("correlation_id") for item in items}
+        batch = events_module.batches(event_type, tenant_id, items,
+                                      correlation_id=cids.pop() if len(cids) == 1 else None)
+        add_many(session, batch, traceparent)
+        made += len(batch)
+    return made
+
+
+@sa.event.listens_for(Session, "before_commit")
+def _write_before_commit(session: Session) -> None:
+    write_collected(session)
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _forget_after_rollback(session: Session, transaction) -> None:
+    # a rolled-back transaction's items go with it (a commit has taken them already)
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
 
 
 class Relay:

@@ -206,8 +206,6 @@ def record_sent_many(batch: list[events.Event], session: Session) -> None:
              appointment_reference=r["appointment_reference"], status="sent", at=r["at"])
 
 
-record_sent.many = record_sent_many  # type: ignore[attr-defined]
-
 
 def _str(value) -> str | None:
     return str(value) if value else None

@@ -18,6 +18,7 @@ from shared import phone, pii
 from shared.crypto import SecretBox
 from shared.db import insert_for
 from shared.events import Event
+from shared.inbox import Route, Routes
 from shared.tenancy import TENANCY_HANDLERS
 
 
@@ -84,15 +85,13 @@ def remember_many(events: list[Event], session: Session) -> None:
     _upsert_conversations(session, rows)
 
 
-remember_last_sent.many = remember_many  # type: ignore[attr-defined]
-
 
 def _str_or_none(value) -> str | None:
     return str(value) if value else None
 
 
-def routes(box: SecretBox | None = None) -> dict[str, list]:
-    """{event type: [handlers]} — one visible map for the whole service.
+def routes(box: SecretBox | None = None) -> Routes:
+    """{event type: [routes]} — one visible map for the whole service.
 
     The service's own events (requests, replies) are bound to ``inbound.webhooks``:
     their handler prepares the signed POST to the tenant's webhook, which
@@ -103,7 +102,8 @@ def routes(box: SecretBox | None = None) -> dict[str, list]:
     return {
         **TENANCY_HANDLERS,
         # the context of the next reply; and the staff inbox (h2: conversations.py)
-        "notification.sent": [remember_last_sent, conversations.record_sent],
+        "notification.sent": [Route(remember_last_sent, many=remember_many),
+                              Route(conversations.record_sent, many=conversations.record_sent_many)],
         "service_request.created": [prepare],
         "service_request.updated": [prepare],
         "inbound.message.received": [prepare],

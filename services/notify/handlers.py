@@ -5,6 +5,8 @@ The map from event type to handlers is in :func:`routes`; the composition root
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -24,6 +26,7 @@ from shared.bus import PermanentError
 from shared.db import utcnow
 from shared.errors import ValidationError
 from shared.events import Event
+from shared.inbox import Route, Routes
 from shared.tenancy import Tenant
 
 
@@ -94,8 +97,6 @@ def on_notifications_requested(events: list[Event], session: Session) -> None:
     session.flush()
 
 
-on_notification_requested.many = on_notifications_requested  # type: ignore[attr-defined]
-
 
 def on_opted_out(event: Event, session: Session) -> None:
     key = (str(event.tenant_id), event.data.get("channel", "sms"), event.data["recipient"])
@@ -145,10 +146,12 @@ class _Callbacks:
         return {str(e.id) for e in events if str(e.tenant_id) in wanted}
 
 
-def routes(box=None, http=None) -> dict[str, list]:
-    """{event type: [handlers]} — one visible map for the whole service.
+def routes(box=None, http=None, nudge: Callable[[], None] | None = None) -> Routes:
+    """{event type: [routes]} — one visible map for the whole service (the queues they
+    are bound to: ``shared/topology.py``).
 
-    ``box`` and ``http`` are the delivery-status callbacks' dependencies.
+    ``box`` and ``http`` are the delivery-status callbacks' dependencies; ``nudge`` wakes
+    the dispatcher once stored notifications are committed.
     """
     import functools
 
@@ -159,11 +162,14 @@ def routes(box=None, http=None) -> dict[str, list]:
 
     callback = _Callbacks(functools.partial(post_status_callback,
                                             http=http or requests.Session(), box=box))
+    callback_route = Route(callback, many=callback.many, relevant=callback.relevant)
     # final outcomes only (the queue's binding): Notify calls back on delivered or failed
-    outcomes = {t: [callback] for t in ("notification.delivered", "notification.failed")}
+    outcomes = {t: [callback_route] for t in ("notification.delivered", "notification.failed")}
+    requested = Route(on_notification_requested, many=on_notifications_requested,
+                      after_commit=(lambda _items: nudge()) if nudge else None)
     return {
         **outcomes,
-        "notification.requested": [on_notification_requested],
+        "notification.requested": [requested],
         "subscriber.opted_out": [on_opted_out],
         "subscriber.opted_in": [on_opted_in],
         "inbound.message.received": [on_inbound_message, opendata.count_reply],

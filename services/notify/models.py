@@ -110,6 +110,9 @@ class Notification(Base):
     # the W3C traceparent of the request or event that made it (migration 0009): the
     # dispatcher's provider call joins that trace (shared/tracing.py)
     traceparent: Mapped[str | None] = mapped_column(sa.String(64))
+    # the correlation id of the request or event that made it (migration 0012): every
+    # status event and every dispatcher log line about it carries this id
+    correlation_id: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

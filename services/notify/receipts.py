@@ -52,9 +52,14 @@ def rank(status: str) -> int:
 
 def apply_receipt(session: Session, n: Notification, receipt: ReceiptStatus, *, provider: str,
                   reference: str | None = None, cid: str | None = None) -> bool:
-    """Move ``n`` forward to the receipt's status; False when that would be a step back."""
+    """Move ``n`` forward to the receipt's status; False when that would be a step back.
+
+    The events carry the notification's own correlation id (the send's), so a receipt
+    joins the journey it belongs to; ``cid`` (the callback request's) only for a row
+    stored without one."""
     if n.status in FINAL or rank(receipt.status) <= rank(n.status):
         return False
+    cid = n.correlation_id or cid
     if reference and not n.provider_reference:
         n.provider_reference = reference    # the receipt overtook the record of the hand-off
     if receipt.status in FINAL and n.status != "sent":
@@ -115,11 +120,14 @@ def blueprint(runtime: Runtime) -> Blueprint:
     def record(notification_id: str, receipt: ReceiptStatus, provider: str, reference: str) -> None:
         with runtime.db.transaction() as session:
             n = session.get(Notification, notification_id, with_for_update=True)
-            if n is None or not apply_receipt(session, n, receipt, provider=provider,
-                                              reference=reference, cid=g.get("correlation_id")):
-                log.info("%s receipt %r for %s changes nothing", provider, receipt.status,
-                         notification_id, extra={"notification_id": notification_id})
-                return
+            with logs.bound(correlation_id=(n.correlation_id if n is not None else None)
+                            or g.get("correlation_id"), notification_id=notification_id):
+                if n is None or not apply_receipt(session, n, receipt, provider=provider,
+                                                  reference=reference,
+                                                  cid=g.get("correlation_id")):
+                    log.info("%s receipt %r for %s changes nothing", provider, receipt.status,
+                             notification_id, extra={"notification_id": notification_id})
+                    return
         runtime.relay.nudge.set()
 
     @blp.route("/twilio/status", methods=["POST"])

@@ -3,7 +3,7 @@
 Accepting (from the API, a bulk upload or a ``notification.requested`` event)
 validates, renders and stores the notification as ``created`` in the caller's
 transaction (``suppressed`` if the recipient opted out, ``deferred`` if it is a
-text due in the tenant's quiet hours); the dispatcher (``dispatcher.py``) sends
+text due in the tenant's quiet hours); the dispatcher (``dispatcher/``) sends
 it.  Every status change goes through :func:`set_status`, which records the
 event in the same transaction.
 """
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from services.notify import quiet_hours
 from services.notify.models import Notification, Suppression, Template
 from services.notify.templates import MissingPersonalisation, placeholder_key, render_message
-from shared import events, outbox, phone, pii, smstext, tracing
+from shared import logs, outbox, phone, pii, smstext, tracing
 from shared.db import utcnow
 from shared.errors import ValidationError
 from shared.metrics import METRICS, tenant_label
@@ -208,8 +208,14 @@ def store(session: Session, tenant: Tenant, notifications: list[Notification],
           transactional: bool = False) -> None:
     """Add built notifications: an opted-out recipient ends ``suppressed``; a text due in
     the tenant's quiet hours is ``deferred`` to the end of them, when quiet hours hold it
-    (:func:`quiet_hours.holds`: scheduled work, not a v2 API send or a test key's)."""
+    (:func:`quiet_hours.holds`: scheduled work, not a v2 API send or a test key's).
+
+    Each keeps ``correlation_id`` (else the one the request or event being handled is
+    logged with), so the dispatcher's events and log lines about it carry it later."""
     window = quiet_hours.tenant_window(tenant)
+    correlation_id = correlation_id or logs.correlation_id.get()
+    for n in notifications:
+        n.correlation_id = n.correlation_id or correlation_id
     session.add_all(notifications)
     for n in notifications:
         if n.recipient in suppressed:
@@ -287,9 +293,11 @@ def set_status(session: Session, n: Notification, status: str, *, provider: str 
     # scans a whole journey's DEBUG logs for numbers and addresses)
     log.debug("notification %s to %s is %s", n.id, n.recipient, status,
               extra={"notification_id": n.id, "tenant_id": n.tenant_id})
-    outbox.add(session, events.make(
-        EVENT_FOR_STATUS[status], n.tenant_id, cid, notification_id=n.id, status=status,
-        channel=n.channel, provider=n.provider, reason=reason, campaign_id=n.campaign_id,
-        occurrence_key=n.occurrence_key, recipient=n.recipient, appointment_id=n.appointment_id,
-        appointment_reference=n.appointment_reference, reply_code=n.reply_code,
-        language=n.language))
+    # one item of this transaction's outcome batch (shared.outbox.collect): a dispatcher
+    # recording 200 outcomes writes one event per status type, not 200
+    outbox.collect(session, EVENT_FOR_STATUS[status], n.tenant_id, {
+        "notification_id": n.id, "status": status, "channel": n.channel,
+        "provider": n.provider, "reason": reason, "campaign_id": n.campaign_id,
+        "occurrence_key": n.occurrence_key, "recipient": n.recipient,
+        "appointment_id": n.appointment_id, "appointment_reference": n.appointment_reference,
+        "reply_code": n.reply_code, "language": n.language}, correlation_id=cid)

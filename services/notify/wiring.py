@@ -103,7 +103,8 @@ class NotifyService:
         return app
 
     def queue_handlers(self) -> dict:
-        return inbox.queue_dispatchers(self.runtime.db, SERVICE, handlers.routes(box=self.runtime.box))
+        return inbox.queue_dispatchers(self.runtime.db, SERVICE,
+                                       handlers.routes(box=self.runtime.box, nudge=self.nudge))
 
     def background(self, *, consumers: bool = True, dispatcher: bool = True) -> Background:
         """The service's loops: its queues' consumers (and the retention purge), the
@@ -113,29 +114,9 @@ class NotifyService:
         :func:`configured_safeguards`) beside ``hysbys worker notify --no-dispatcher``, so
         consumers and dispatchers share no interpreter lock."""
         queue_handlers = self.queue_handlers() if consumers else {}
-        if consumers:
-            queue_handlers["notify.requests"] = _ThenNudge(queue_handlers["notify.requests"],
-                                                           self.nudge)
         loops = ([self.dispatcher.run_forever] if dispatcher else []) + (
             [retention.loop(self.runtime.db)] if consumers else [])
         return Background(self.runtime, queue_handlers, loops)
-
-
-class _ThenNudge:
-    """A queue handler that wakes the dispatcher once stored notifications are committed
-    (keeps the handler's ``batch`` form, which the worker uses on busy queues)."""
-
-    def __init__(self, handler, nudge):
-        self.handler = handler
-        self.nudge = nudge
-
-    def __call__(self, event) -> None:
-        self.handler(event)
-        self.nudge()
-
-    def batch(self, events) -> None:
-        self.handler.batch(events)
-        self.nudge()
 
 
 def configured_factories(settings: Settings) -> dict[str, AdapterFactory]:

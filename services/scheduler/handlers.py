@@ -15,6 +15,7 @@ from services.scheduler.models import CampaignStat, Subscriber
 from shared import phone, pii
 from shared.db import utcnow
 from shared.events import Event
+from shared.inbox import Route, Routes
 from shared.tenancy import TENANCY_HANDLERS
 
 
@@ -96,8 +97,6 @@ def on_notification_outcomes(events: list[Event], session: Session) -> None:
             set_={"count": CampaignStat.count + count, "updated_at": now}))
 
 
-on_notification_outcome.many = on_notification_outcomes  # type: ignore[attr-defined]
-
 
 def on_reply(event: Event, session: Session) -> None:
     """A citizen replied to a campaign's text: counted in the campaign's stats as 'replied'."""
@@ -115,9 +114,10 @@ def on_reply(event: Event, session: Session) -> None:
         set_={"count": CampaignStat.count + 1, "updated_at": now}))
 
 
-def routes() -> dict[str, list]:
-    """{event type: [handlers]} — one visible map for the whole service."""
-    outcome = [on_notification_outcome]
+def routes() -> Routes:
+    """{event type: [routes]} — one visible map for the whole service (the queues they
+    are bound to: ``shared/topology.py``)."""
+    outcome = [Route(on_notification_outcome, many=on_notification_outcomes)]
     return {
         **TENANCY_HANDLERS,
         "subscriber.opted_out": [on_opted_out],

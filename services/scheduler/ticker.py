@@ -231,8 +231,11 @@ class Ticker:
         if occ.cursor:
             query = query.where(Subscriber.id > occ.cursor)
         subscribers = session.scalars(query.limit(self.batch)).all()
-        outbox.add_many(session, [self._requested(campaign, occ, s, occ.requested + n)
-                                  for n, s in enumerate(subscribers)])
+        # one notification.requested per batch of recipients (DESIGN.md, "Events")
+        items = [self._requested(campaign, occ, s, occ.requested + n).data
+                 for n, s in enumerate(subscribers)]
+        outbox.add_many(session, events.batches("notification.requested", occ.tenant_id, items,
+                                                correlation_id=str(occ.id)))
         if subscribers:
             occ.cursor = subscribers[-1].id
             occ.requested += len(subscribers)

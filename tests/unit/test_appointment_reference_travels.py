@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.notify import tenants as notify_tenants
-from services.notify.handlers import on_notification_requested
+from services.notify.handlers import on_notification_requested, on_notifications_requested
 from services.notify.models import Notification
 from services.notify.sending import set_status
 from services.notify.templates import create_template
@@ -45,7 +45,7 @@ def test_notify_keeps_the_reference_and_code_and_puts_them_on_the_sent_event(not
     event = reminder(tenant_id, template_id)
     with svc.runtime.db.transaction() as session:
         if batch:
-            on_notification_requested.many([event], session)
+            on_notifications_requested([event], session)
         else:
             on_notification_requested(event, session)
     with svc.runtime.db.transaction() as session:
@@ -54,7 +54,8 @@ def test_notify_keeps_the_reference_and_code_and_puts_them_on_the_sent_event(not
         set_status(session, row, "sent", provider="simulator")
     with svc.runtime.db.read() as session:
         bodies = [r.body for r in session.scalars(sa.select(OutboxRow).order_by(OutboxRow.seq))]
-    [sent] = [e for e in map(events.Event.from_json, bodies) if e.type == "notification.sent"]
+    [sent] = [item for e in map(events.Event.from_json, bodies) for item in e.expand()
+              if e.type == "notification.sent"]
     assert sent.data["appointment_id"] == event.data["appointment_id"]
     assert (sent.data["appointment_reference"], sent.data["reply_code"],
             sent.data["language"]) == ("RENAL-1001", "4821", "en")

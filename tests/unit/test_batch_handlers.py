@@ -10,11 +10,11 @@ from services.inbound import handlers as inbound_handlers
 from services.inbound.models import Conversation
 from services.inbound.wiring import build as build_inbound
 from services.notify import tenants as notify_tenants
-from services.notify.handlers import on_notification_requested
+from services.notify.handlers import on_notifications_requested
 from services.notify.models import Notification
 from services.notify.templates import create_template
 from services.notify.wiring import build as build_notify
-from services.scheduler.handlers import on_notification_outcome
+from services.scheduler.handlers import on_notification_outcome, on_notification_outcomes
 from services.scheduler.models import CampaignStat
 from services.scheduler.wiring import build as build_scheduler
 from shared import events
@@ -39,7 +39,7 @@ def test_a_batch_of_outcomes_counts_the_same_as_one_at_a_time(embedded_settings)
     batch = [outcome("sent", campaign) for _ in range(5)] + \
         [outcome("delivered", campaign) for _ in range(3)] + [outcome("sent", campaign, "k2")]
     with sched.runtime.db.transaction() as session:
-        on_notification_outcome.many(batch[:6], session)
+        on_notification_outcomes(batch[:6], session)
         for e in batch[6:]:
             on_notification_outcome(e, session)
     with sched.runtime.db.read() as session:
@@ -59,7 +59,7 @@ def test_in_a_batch_the_newest_text_to_a_citizen_becomes_the_context(embedded_se
     import datetime as dt
     older = dataclasses.replace(older, occurred_at=newer.occurred_at - dt.timedelta(minutes=5))
     with inbound.runtime.db.transaction() as session:
-        inbound_handlers.remember_last_sent.many([newer, older], session)
+        inbound_handlers.remember_many([newer, older], session)
     with inbound.runtime.db.read() as session:
         row = session.scalars(sa.select(Conversation)).one()
     assert row.notification_id == str(newer.data["notification_id"])
@@ -88,9 +88,9 @@ def test_a_batch_of_requests_stores_each_notification_once(notify):
     batch = [requested(tenant_id, template_id) for _ in range(4)] + \
         [requested(tenant_id, template_id, nid=repeated)] * 2
     with svc.runtime.db.transaction() as session:
-        on_notification_requested.many(batch, session)
+        on_notifications_requested(batch, session)
     with svc.runtime.db.transaction() as session:
-        on_notification_requested.many(batch[:2], session)    # a redelivery
+        on_notifications_requested(batch[:2], session)    # a redelivery
     with svc.runtime.db.read() as session:
         rows = session.scalars(sa.select(Notification)).all()
     assert len(rows) == 5 and all(n.body == "Helo Dai\n\nHi Dai" for n in rows)
@@ -102,7 +102,7 @@ def test_one_invalid_request_fails_the_batch_so_the_worker_can_isolate_it(notify
              requested(tenant_id, template_id, phone="+4412")]
     with pytest.raises(PermanentError):
         with svc.runtime.db.transaction() as session:
-            on_notification_requested.many(batch, session)
+            on_notifications_requested(batch, session)
     with svc.runtime.db.read() as session:
         assert session.scalars(sa.select(Notification)).all() == []
 

@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet
 from services.scheduler.models import Campaign, Occurrence, Subscriber
 from services.scheduler.ticker import Ticker
 from services.scheduler.wiring import MIGRATIONS
+from shared import events
 from shared.crypto import SecretBox
 from shared.db import Database, encrypt_with, upgrade, utcnow
 from shared.outbox import OutboxRow
@@ -94,8 +95,9 @@ def test_two_tickers_running_at_once_request_each_notification_exactly_once(db):
             OutboxRow.event_type == "notification.requested")).all()
         completed = session.scalar(sa.select(sa.func.count()).select_from(OutboxRow).where(
             OutboxRow.event_type == "campaign.occurrence.completed"))
-    ids = [json.loads(b)["data"]["notification_id"] for b in bodies]
-    recipients = {json.loads(b)["data"]["recipient"] for b in bodies}
+    items = [item["data"] for b in bodies for item in events.expand_body(json.loads(b))]
+    ids = [d["notification_id"] for d in items]
+    recipients = {d["recipient"] for d in items}
     assert len(ids) == AUDIENCE
     assert len(set(ids)) == AUDIENCE
     assert len(recipients) == AUDIENCE
@@ -161,6 +163,7 @@ def test_two_tickers_plan_and_send_an_evening_of_rounds_exactly_once(db):
             OutboxRow.event_type == "campaign.occurrence.completed"))
     assert sorted(o.occurrence_key[0] for o in evening) == list("ABCDE")
     assert all((o.status, o.requested) == ("completed", 200) for o in evening)
-    ids = [json.loads(b)["data"]["notification_id"] for b in bodies]
+    ids = [item["data"]["notification_id"] for b in bodies
+           for item in events.expand_body(json.loads(b))]
     assert len(ids) == len(set(ids)) == 1000
     assert completed == 5

@@ -129,7 +129,7 @@ def seed_tenant(service: InboundService, *, slug: str = "penfro", number: str = 
 def outbox_events(service: InboundService) -> list[events.Event]:
     with service.runtime.db.read() as session:
         rows = session.scalars(sa.select(OutboxRow).order_by(OutboxRow.seq)).all()
-    return [events.Event.from_json(r.body) for r in rows]
+    return [item for r in rows for item in events.Event.from_json(r.body).expand()]
 
 
 def twilio_form(body: str = "STOP", *, sid: str | None = None, to: str = INBOUND_NUMBER,

@@ -26,6 +26,7 @@ from services.notify.providers.throttle import Throttle
 from services.notify.sending import SendRequest, accept
 from services.notify.templates import create_template
 from services.notify.wiring import NotifyService, build
+from shared import events
 from shared.outbox import OutboxRow
 from shared.tenancy import Tenant
 
@@ -123,7 +124,7 @@ class Harness:
         with self.db.read() as session:
             rows = session.scalars(sa.select(OutboxRow).where(OutboxRow.event_type == event_type)
                                    .order_by(OutboxRow.seq)).all()
-        return [json.loads(r.body) for r in rows]
+        return [b for r in rows for b in events.expand_body(json.loads(r.body))]
 
     def statuses(self, notification_id: str) -> list[str]:
         return [e["data"]["status"] for e in self.events_for(notification_id)]
@@ -131,7 +132,7 @@ class Harness:
     def events_for(self, notification_id: str) -> list[dict]:
         with self.db.read() as session:
             rows = session.scalars(sa.select(OutboxRow).order_by(OutboxRow.seq)).all()
-        bodies = [json.loads(r.body) for r in rows]
+        bodies = [b for r in rows for b in events.expand_body(json.loads(r.body))]
         return [b for b in bodies if b["data"].get("notification_id") == notification_id]
 
     def age(self, notification_id: str, **column_ages) -> None:

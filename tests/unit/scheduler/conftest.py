@@ -79,7 +79,7 @@ def outbox_events(scheduler):
         with scheduler.runtime.db.read() as session:
             bodies = session.scalars(sa.select(OutboxRow.body).where(
                 OutboxRow.event_type == event_type).order_by(OutboxRow.seq)).all()
-        return [json.loads(b) for b in bodies]
+        return [item for b in bodies for item in events.expand_body(json.loads(b))]
     return _read
 
 

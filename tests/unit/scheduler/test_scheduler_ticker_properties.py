@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from services.scheduler import campaigns
 from services.scheduler.models import Subscriber
 from services.scheduler.ticker import Ticker
+from shared import events
 from shared.db import utcnow
 from shared.outbox import OutboxRow
 from shared.tenancy import Tenant
@@ -68,7 +69,7 @@ def requested_for(db, campaign_id: str) -> list[str]:
     with db.read() as session:
         bodies = session.scalars(OutboxRow.__table__.select().with_only_columns(OutboxRow.body)
                                  .where(OutboxRow.event_type == "notification.requested"))
-        data = [json.loads(b)["data"] for b in bodies]
+        data = [item["data"] for b in bodies for item in events.expand_body(json.loads(b))]
     return [d["recipient"] for d in data if d["campaign_id"] == campaign_id]
 
 
