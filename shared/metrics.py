@@ -112,6 +112,12 @@ class Metrics:
         self.provider_state_age = Gauge(
             "hysbys_provider_state_age_seconds",
             "Seconds since a dispatcher last reported on the provider", ["provider"], registry=r)
+        # outbound HTTP sent after commit (notify's delivery-status callbacks): outcome
+        # is delivered | retried | refused (a 4xx, not retried) | given_up | dropped
+        self.outbound_deliveries = Counter(
+            "hysbys_outbound_deliveries_total",
+            "Outbound HTTP calls made after commit, by kind and outcome", ["kind", "outcome"],
+            registry=r)
         self.retention_purged = Counter(
             "hysbys_retention_purged_rows_total",
             "Rows of personal data deleted after their tenant's retention period",

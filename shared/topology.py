@@ -49,7 +49,7 @@ QUEUES: tuple[QueueSpec, ...] = (
     # Callbacks go out only on a final outcome, as GOV.UK Notify sends them: binding
     # notification.sent too would copy every bin-night text into a queue that drops it.
     QueueSpec("notify.callbacks", "notify", ("notification.delivered", "notification.failed"),
-              "delivery-status callbacks to each tenant's own URL (retried through delay queues)"),
+              "delivery-status callbacks to each tenant's own URL (recorded here, sent after commit)"),
     QueueSpec("notify.events", "notify",
               ("subscriber.opted_out", "subscriber.opted_in", "inbound.message.received",
                "service_request.created", "audit.recorded"),

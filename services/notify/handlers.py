@@ -121,22 +121,21 @@ def on_inbound_message(event: Event, session: Session) -> None:
 
 
 class _Callbacks:
-    """The delivery-status callback handler; in a batch, tenants without a callback URL
-    (most of a bin night) are skipped with one query instead of one per event."""
+    """The delivery-status callback handler: it only records the callbacks owed
+    (``status_callbacks`` rows, in the inbox transaction); the sender POSTs them after
+    commit (:class:`services.notify.status_callbacks.Sender`).  In a batch, tenants without
+    a callback URL (most of a bin night) are skipped with one query for the lot."""
 
-    def __init__(self, post):
-        self.post = post
+    def __init__(self, clock=utcnow):
+        self.clock = clock
 
     def __call__(self, event: Event, session: Session) -> None:
-        self.post(event, session)
+        self.many([event], session)
 
     def many(self, events: list[Event], session: Session) -> None:
-        from services.notify.status_callbacks import tenants_with_callbacks
+        from services.notify.status_callbacks import record
 
-        wanted = tenants_with_callbacks(events, session)
-        for event in events:
-            if str(event.tenant_id) in wanted:
-                self.post(event, session)
+        record(events, session, now=self.clock())
 
     def relevant(self, events: list[Event], session: Session) -> set[str]:
         """The ids of the events that would cause a callback (the inbox claims only these)."""
@@ -146,23 +145,21 @@ class _Callbacks:
         return {str(e.id) for e in events if str(e.tenant_id) in wanted}
 
 
-def routes(box=None, http=None, nudge: Callable[[], None] | None = None) -> Routes:
+def routes(clock=utcnow, nudge: Callable[[], None] | None = None,
+           callbacks_recorded: Callable[[], None] | None = None) -> Routes:
     """{event type: [routes]} — one visible map for the whole service (the queues they
     are bound to: ``shared/topology.py``).
 
-    ``box`` and ``http`` are the delivery-status callbacks' dependencies; ``nudge`` wakes
-    the dispatcher once stored notifications are committed.
+    ``clock`` stamps the delivery-status callbacks recorded (a test's fixed instant);
+    ``nudge`` wakes the dispatcher once stored notifications are committed, and
+    ``callbacks_recorded`` wakes the callbacks' sender once recorded callbacks are.
     """
-    import functools
-
-    import requests
-
     from services.notify.console.audit import apply_audit_event
-    from services.notify.status_callbacks import post_status_callback
 
-    callback = _Callbacks(functools.partial(post_status_callback,
-                                            http=http or requests.Session(), box=box))
-    callback_route = Route(callback, many=callback.many, relevant=callback.relevant)
+    callback = _Callbacks(clock)
+    callback_route = Route(callback, many=callback.many, relevant=callback.relevant,
+                           after_commit=(lambda _items: callbacks_recorded())
+                           if callbacks_recorded else None)
     # final outcomes only (the queue's binding): Notify calls back on delivered or failed
     outcomes = {t: [callback_route] for t in ("notification.delivered", "notification.failed")}
     requested = Route(on_notification_requested, many=on_notifications_requested,

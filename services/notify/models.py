@@ -6,7 +6,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared import pii
+from shared import deliveries, pii
 from shared.db import EncryptedJSON, EncryptedText, UTCDateTime, new_metadata, utcnow
 
 STATUSES = ("created", "sending", "sent", "delivered", "permanent-failure",
@@ -191,6 +191,27 @@ class ProviderState(Base):
     recent_errors: Mapped[int] = mapped_column(sa.Integer, default=0)
     latency_p50_ms: Mapped[float | None] = mapped_column(sa.Float)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StatusCallback(deliveries.DeliveryColumns, Base):
+    """A delivery-status callback owed to a tenant's URL (services/notify/status_callbacks.py).
+
+    Recorded in the transaction that handles the outcome's event and sent after it
+    commits, outside any transaction (shared/deliveries.py: attempts, next attempt,
+    delivered or given up); the body is built from the notification at send time, so
+    the row keeps no URL, token or payload.  The id is derived from (notification,
+    status): a redelivered event records nothing new."""
+
+    __tablename__ = "status_callbacks"
+    __table_args__ = (
+        # the sender's queue (migration 0013): only rows still to be sent
+        sa.Index("ix_status_callbacks_due", "next_attempt_at",
+                 postgresql_where=sa.text(deliveries.PENDING),
+                 sqlite_where=sa.text(deliveries.PENDING)),
+    )
+
+    notification_id: Mapped[str] = mapped_column(sa.String(36))
+    status: Mapped[str] = mapped_column(sa.String(24))
 
 
 metadata = Base.metadata

@@ -8,6 +8,9 @@ What goes, once a tenant's ``retention_days`` (default 7) are over:
 * ``received_texts`` — the citizen's number and words;
 * ``bulk_jobs`` — their row errors quote recipients.
 
+Delivery-status callbacks (``status_callbacks``: ids and a status, no personal data)
+are forgotten three days after they were delivered or given up.
+
 What stays: ``daily_figures`` (rolled up first, see :mod:`services.notify.opendata`),
 templates, and the suppression list — an opt-out must be honoured for as long as
 the tenant sends, so it is not "past retention".
@@ -20,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
-from services.notify import opendata
+from services.notify import opendata, status_callbacks
 from services.notify.models import BulkJob, Notification, ReceivedText
 from shared import retention
 from shared.db import Database, utcnow
@@ -42,8 +45,12 @@ def run_once(db: Database, *, now: dt.datetime | None = None,
 
 
 def loop(db: Database, interval: float = INTERVAL) -> Callable[[threading.Event], None]:
-    """The background loop the notify worker runs (append it to its ``Background`` loops)."""
-    return retention.every(interval, lambda: run_once(db), "notify-retention")
+    """The background loop the notify worker runs (append it to its ``Background`` loops);
+    it also forgets delivery-status callbacks delivered or given up days ago."""
+    def job() -> None:
+        run_once(db)
+        status_callbacks.forget_done(db)
+    return retention.every(interval, job, "notify-retention")
 
 
 def run_and_report(db: Database, out: TextIO | None = None, *,

@@ -19,6 +19,7 @@ from services.notify import (
     ops,
     receipts,
     retention,
+    status_callbacks,
 )
 from services.notify.console import audit as console_audit
 from services.notify.dispatcher import Dispatcher, Safeguards
@@ -57,10 +58,13 @@ class NotifyService:
     runtime: Runtime
     providers: dict[str, Provider | AdapterFactory] = field(default_factory=dict)
     safeguards: Safeguards | None = None
-    # what "now" is for the API (a test sets a fixed instant: quiet hours at 21:30 at noon)
+    # what "now" is for the API and the delivery-status callbacks (a test sets a fixed
+    # instant: quiet hours at 21:30 at noon; a callback's backoff without sleeping)
     clock: Callable[[], dt.datetime] = utcnow
     dispatcher: Dispatcher = field(init=False)
     registry: ProviderRegistry = field(init=False)
+    # sends the delivery-status callbacks the notify.callbacks handler recorded, after commit
+    callbacks: status_callbacks.Sender = field(init=False)
 
     def __post_init__(self):
         self.providers.setdefault("simulator", Simulator())
@@ -72,6 +76,8 @@ class NotifyService:
                                      interval=self.runtime.settings.dispatch_interval,
                                      on_outbox=self.runtime.relay.nudge.set,
                                      safeguards=self.safeguards)
+        self.callbacks = status_callbacks.Sender(self.runtime.db, self.runtime.box,
+                                                 clock=lambda: self.clock())
         self.runtime.gauges.extend(ops.gauges(self.runtime))
 
     @property
@@ -103,11 +109,14 @@ class NotifyService:
         return app
 
     def queue_handlers(self) -> dict:
-        return inbox.queue_dispatchers(self.runtime.db, SERVICE,
-                                       handlers.routes(box=self.runtime.box, nudge=self.nudge))
+        return inbox.queue_dispatchers(
+            self.runtime.db, SERVICE,
+            handlers.routes(clock=lambda: self.clock(), nudge=self.nudge,
+                            callbacks_recorded=self.callbacks.nudge.set))
 
     def background(self, *, consumers: bool = True, dispatcher: bool = True) -> Background:
-        """The service's loops: its queues' consumers (and the retention purge), the
+        """The service's loops: its queues' consumers (with the retention purge and the
+        delivery-status callbacks' sender, woken when a callbacks batch commits), the
         dispatcher, and the outbox relay.  ``hysbys worker notify`` runs them all in one
         process; at scale the dispatchers run as processes of their own (``hysbys
         dispatcher``, as many as needed: they share sender throttles and circuits, see
@@ -115,8 +124,17 @@ class NotifyService:
         consumers and dispatchers share no interpreter lock."""
         queue_handlers = self.queue_handlers() if consumers else {}
         loops = ([self.dispatcher.run_forever] if dispatcher else []) + (
-            [retention.loop(self.runtime.db)] if consumers else [])
+            [retention.loop(self.runtime.db), _named(self.callbacks.run_forever,
+                                                     "status_callbacks")] if consumers else [])
         return Background(self.runtime, queue_handlers, loops)
+
+
+def _named(loop, name: str):
+    """The loop under a name of its own (its thread's name, in logs and /healthz)."""
+    def run(stop) -> None:
+        loop(stop)
+    run.__name__ = name
+    return run
 
 
 def configured_factories(settings: Settings) -> dict[str, AdapterFactory]:

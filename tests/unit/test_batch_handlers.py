@@ -127,6 +127,7 @@ class RecordingHttp:
 
 def test_callback_events_are_claimed_only_for_tenants_with_a_callback_url(embedded_settings):
     from services.notify import handlers as notify_handlers
+    from services.notify.status_callbacks import Sender
     from shared import inbox
     from shared.inbox import InboxRow
 
@@ -147,14 +148,17 @@ def test_callback_events_are_claimed_only_for_tenants_with_a_callback_url(embedd
             session.add(n)
             stored.append(n)
     http = RecordingHttp()
-    routes = notify_handlers.routes(box=svc.runtime.box, http=http)
+    routes = notify_handlers.routes()
     callbacks = inbox.dispatcher(svc.runtime.db, "notify.callbacks",
                                  {"notification.delivered": routes["notification.delivered"]})
     batch = [events.make("notification.delivered", n.tenant_id, notification_id=n.id,
                          status="delivered", channel="sms") for n in stored]
+    sender = Sender(svc.runtime.db, svc.runtime.box, http)
 
     callbacks.batch(batch)
+    sender.run_once()                 # after commit
     callbacks.batch(batch)            # redelivered: the hooked tenant is not called twice
+    sender.run_once()
 
     assert [url for url, _ in http.posts] == ["https://h.example/cb"]
     assert http.posts[0][1]["id"] == stored[1].id
