@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-unit test-integration test-faults audit lint bench clean deps-browser deps-tools lock console-assets
+.PHONY: run test test-unit test-integration test-faults audit lint typecheck bench clean deps-browser deps-tools lock console-assets
 
 # The versions come from the lock files (pip-compile, from pyproject.toml's ranges):
 # the venv here, CI's and the Docker image install the same ones.  `make lock`
@@ -91,5 +91,10 @@ console-assets: $(STAMP) $(CONSOLE_OUT)/console.css  ## the console's CSS, JS an
 lint: $(STAMP)
 	$(BIN)/ruff check shared services tests
 
+# mypy on the kernel only for now (pyproject.toml [tool.mypy]; docs/decisions.md); make test
+# runs the same through tests/unit/test_typecheck.py.
+typecheck: $(STAMP)  ## mypy on shared/ (the kernel)
+	$(BIN)/python -m mypy
+
 clean:
-	rm -rf var .pytest_cache build *.egg-info
+	rm -rf var .pytest_cache .mypy_cache build *.egg-info

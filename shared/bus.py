@@ -168,7 +168,7 @@ class Bus:
         and the caller's transaction (the outbox rows) rolls back: the whole batch
         is published again later and the consumers' inboxes absorb the repeats.
         """
-        if self.is_memory or not messages or conn.transport_options.get("confirm_publish"):
+        if self.is_memory or not messages or (conn.transport_options or {}).get("confirm_publish"):
             return self.publish(conn, messages)   # each publish is confirmed on its own
         channel = conn.channel()
         # RabbitMQ confirms some tags one by one and others with "multiple" (all up to

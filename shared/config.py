@@ -133,10 +133,6 @@ class Settings:
         """Where another service's API answers (containers: set HYSBYS_<SERVICE>_URL)."""
         return self.internal_urls.get(service) or f"http://127.0.0.1:{self.ports[service]}"
 
-    @property
-    def is_embedded(self) -> bool:
-        return self.broker_url.startswith("memory://")
-
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+import typing
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,10 +47,6 @@ def service_url(database_url: str, service: str) -> str:
         path = Path(url.database)
         return str(url.set(database=str(path.with_name(f"{path.stem}-{service}{path.suffix}"))))
     return database_url
-
-
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
 
 
 def make_engine(database_url: str, service: str) -> Engine:
@@ -196,6 +193,14 @@ def insert_for(session: Session, table):
 
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def rows_changed(result) -> int:
+    """How many rows an INSERT, UPDATE or DELETE changed (``Session.execute`` is typed to
+    return a ``Result``; a DML statement's is a ``CursorResult``, which has the count)."""
+    from sqlalchemy.engine import CursorResult
+
+    return typing.cast(CursorResult, result).rowcount or 0
 
 
 def utcnow():

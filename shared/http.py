@@ -226,10 +226,6 @@ def readiness_status(checks: dict[str, str], *, broker_required: bool = False
     return "degraded", 200
 
 
-def runtime_of(app: Flask) -> Runtime:
-    return app.extensions["hysbys.runtime"]
-
-
 def json_body() -> dict:
     """The request's JSON object, or a 400 that says what is wrong with it."""
     if not request.is_json:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shared import topology, tracing
-from shared.db import Database, KernelBase, UTCDateTime, insert_for, utcnow
+from shared.db import Database, KernelBase, UTCDateTime, insert_for, rows_changed, utcnow
 from shared.events import Event
 from shared.metrics import METRICS
 from shared.retention import every
@@ -82,7 +82,7 @@ def claim(session: Session, event: Event, consumer: str) -> bool:
     values = {"event_id": str(event.id), "consumer": consumer, "event_type": event.type,
               "processed_at": utcnow()}
     stmt = insert_for(session, InboxRow).values(**values).on_conflict_do_nothing()
-    return session.execute(stmt).rowcount == 1
+    return rows_changed(session.execute(stmt)) == 1
 
 
 def handle_once(db: Database, consumer: str, event: Event, handler: EventHandler) -> bool:
@@ -190,15 +190,15 @@ class _Dispatcher:
         kept: list[Event] = []
         for event_type, same in by_type.items():
             routes = self.routes.get(event_type, [])
-            filters = [route.relevant for route in routes]
-            if not routes or any(f is None for f in filters):
+            filters = [route.relevant for route in routes if route.relevant is not None]
+            if not routes or len(filters) < len(routes):
                 kept.extend(same)
                 continue
             expanded = [(event, event.expand()) for event in same]
             flat = [item for _, items in expanded for item in items]
             wanted: set[str] = set()
             for relevant in filters:
-                wanted |= relevant(flat, session)  # type: ignore[misc]  # None ruled out above
+                wanted |= relevant(flat, session)
             kept.extend(event for event, items in expanded
                         if any(str(item.id) in wanted for item in items))
         return kept
@@ -242,8 +242,8 @@ def cleanup(db: Database, *, keep: dt.timedelta = KEEP, now: dt.datetime | None 
         with db.transaction() as session:
             due = (sa.select(InboxRow.event_id, InboxRow.consumer)
                    .where(InboxRow.processed_at < before).limit(batch))
-            count = session.execute(sa.delete(InboxRow).where(
-                sa.tuple_(InboxRow.event_id, InboxRow.consumer).in_(due))).rowcount or 0
+            count = rows_changed(session.execute(sa.delete(InboxRow).where(
+                sa.tuple_(InboxRow.event_id, InboxRow.consumer).in_(due))))
         deleted += count
         if count < batch:
             return deleted

@@ -16,9 +16,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -39,11 +39,14 @@ log = logging.getLogger(__name__)
 
 # A gauge read at scrape time (queue depths, outbox, provider state, lag): the value the
 # worker serving the scrape has just read, never a dead worker's.
-SCRAPE_TIME = "livemostrecent"
+GaugeMode = Literal["all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum",
+                    "mostrecent", "livemostrecent"]
+SCRAPE_TIME: GaugeMode = "livemostrecent"
 
 
-def Gauge(*args, multiprocess_mode: str = SCRAPE_TIME, **kwargs) -> _Gauge:  # noqa: N802
-    return _Gauge(*args, multiprocess_mode=multiprocess_mode, **kwargs)
+def Gauge(name: str, documentation: str, labelnames: Iterable[str] = (), *,  # noqa: N802
+          multiprocess_mode: GaugeMode = SCRAPE_TIME, **kwargs: Any) -> _Gauge:
+    return _Gauge(name, documentation, labelnames, multiprocess_mode=multiprocess_mode, **kwargs)
 
 
 
@@ -283,6 +286,7 @@ def serve_process_endpoints(host: str, port: int, *, alive: Callable[[], bool],
             body, content_type = METRICS.exposition()
             start_response("200 OK", [("Content-Type", content_type)])
             return [body]
+        payload: dict[str, object]
         if path == "/healthz":
             ok = alive()
             status, code, payload = ("200 OK", 200, {"status": "ok"}) if ok else (

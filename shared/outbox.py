@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from shared import events as events_module
 from shared import tracing
 from shared.bus import Bus, OutgoingMessage
-from shared.db import Database, EncryptedText, KernelBase, UTCDateTime, utcnow
+from shared.db import Database, EncryptedText, KernelBase, UTCDateTime, rows_changed, utcnow
 from shared.events import Event
 from shared.metrics import METRICS
 
@@ -217,9 +217,9 @@ class Relay:
 
     def cleanup(self, keep: dt.timedelta = dt.timedelta(hours=24)) -> int:
         with self.db.transaction() as session:
-            result = session.execute(sa.delete(OutboxRow).where(
-                OutboxRow.published_at.is_not(None), OutboxRow.published_at < utcnow() - keep))
-        return result.rowcount or 0
+            result = rows_changed(session.execute(sa.delete(OutboxRow).where(
+                OutboxRow.published_at.is_not(None), OutboxRow.published_at < utcnow() - keep)))
+        return result
 
     def run_forever(self, stop: threading.Event) -> None:
         while not stop.is_set():

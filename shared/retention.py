@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -49,13 +50,13 @@ class PersonalData:
     reminder occurrences, which copy its personalisation).
     """
 
-    model: type
+    model: type[Any]    # an ORM class: its columns are read by name
     timestamp: str = "created_at"
-    dependents: tuple[tuple[type, str], ...] = ()
+    dependents: tuple[tuple[type[Any], str], ...] = ()
 
     @property
     def table(self) -> str:
-        return self.model.__tablename__  # type: ignore[attr-defined]
+        return self.model.__tablename__
 
     def remove(self, db: Database, tenant_id: str, before: dt.datetime, batch: int,
                progress: Callable[[int], object]) -> int:
@@ -70,14 +71,14 @@ class PersonalColumns:
     the timestamp is then the last change.  A blanked row is not touched again.
     """
 
-    model: type
+    model: type[Any]    # an ORM class: its columns are read by name
     timestamp: str
     columns: tuple[str, ...]
-    when: Callable[[type], sa.ColumnElement[bool]] | None = None
+    when: Callable[[type[Any]], sa.ColumnElement[bool]] | None = None
 
     @property
     def table(self) -> str:
-        return self.model.__tablename__  # type: ignore[attr-defined]
+        return self.model.__tablename__
 
     def remove(self, db: Database, tenant_id: str, before: dt.datetime, batch: int,
                progress: Callable[[int], object]) -> int:

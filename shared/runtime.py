@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, cast
 
 from sqlalchemy.engine import Engine
 
@@ -50,7 +51,8 @@ def sqlite_write_probe(engine: Engine, min_free: int = MIN_FREE_BYTES) -> None:
         raise OSError(f"disk full: {free} bytes free under {folder}")
     raw = engine.raw_connection()
     try:
-        conn = raw.driver_connection
+        # a SQLite engine's pooled connection wraps sqlite3's own
+        conn = cast(sqlite3.Connection, raw.driver_connection)
         busy = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
         conn.execute("PRAGMA busy_timeout = 2000")     # a probe must answer quickly
         try:
@@ -69,6 +71,12 @@ def sqlite_write_probe(engine: Engine, min_free: int = MIN_FREE_BYTES) -> None:
         raw.close()
 
 
+class TenantSource(Protocol):
+    """Where a replica asks for a tenant it does not know yet (shared.tenancy.OwnerTenants)."""
+
+    def refresh(self, db: Database, tenant_id: str) -> bool: ...
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -83,7 +91,7 @@ class Runtime:
     gauges: list[Callable[[], None]] = field(default_factory=list)
     # a replica's way to a tenant it does not know yet (shared.tenancy.OwnerTenants);
     # None in notify, which owns the tenants
-    tenant_source: object | None = None
+    tenant_source: TenantSource | None = None
 
     def __post_init__(self):
         self.relay = Relay(self.db, self.bus, interval=self.settings.relay_interval)

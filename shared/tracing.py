@@ -34,6 +34,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.types import AnyValue
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +103,11 @@ def context_from(traceparent: str | None) -> otel_context.Context | None:
 
 @contextlib.contextmanager
 def span(name: str, *, parent: str | None = None, kind: SpanKind = SpanKind.INTERNAL,
-         attributes: Mapping[str, object] | None = None) -> Iterator[trace.Span]:
+         attributes: Mapping[str, AnyValue] | None = None) -> Iterator[trace.Span]:
     """A span, child of ``parent`` (a ``traceparent``) if given, else of the current span.
 
     An exception escaping the block marks the span as an error and is re-raised."""
-    attrs = {k: v for k, v in (attributes or {}).items() if v is not None}
+    attrs: dict[str, AnyValue] = {k: v for k, v in (attributes or {}).items() if v is not None}
     ctx = context_from(parent) if parent else None
     with _tracer.start_as_current_span(name, context=ctx, kind=kind, attributes=attrs,
                                        record_exception=True, set_status_on_exception=True) as s:

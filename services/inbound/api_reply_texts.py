@@ -12,8 +12,8 @@ from marshmallow import Schema, fields, validate
 
 from services.inbound import reply_texts
 from services.inbound.api import _caller
-from services.inbound.schemas import Strict
 from shared.runtime import Runtime
+from shared.schemas import Strict
 from shared.tenancy import Tenant
 
 

@@ -29,7 +29,6 @@ from shared.errors import ValidationError
 
 MISSED_COLLECTION = "missed_collection"
 QUESTION = "question"
-BUILT_IN = (MISSED_COLLECTION, QUESTION)
 
 DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
 LIST_TYPES = ("singlevaluelist", "multivaluelist")
@@ -124,13 +123,6 @@ DEFAULTS: dict[str, ServiceType] = {
         group="contact",
         keywords={"cy": ("CWESTIWN",), "en": ("QUESTION",)}),
 }
-# the name earlier modules imported: the defaults every tenant starts with
-SERVICE_TYPES = DEFAULTS
-
-
-def service_type(code: str) -> ServiceType | None:
-    """A default type by code (the tenant's own: :func:`for_tenant`)."""
-    return DEFAULTS.get(code)
 
 
 # -- a tenant's own list -------------------------------------------------------------

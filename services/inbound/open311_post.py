@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from services.inbound import catalogue, service_requests
 from services.inbound.catalogue import Attribute, ServiceType
 from services.inbound.open311_format import Open311Error, comma_list
-from services.inbound.schemas import CONTROL_CHARACTERS
 from shared import phone
 from shared.crypto import constant_time_equals
 from shared.runtime import Runtime
+from shared.schemas import strip_control_characters
 from shared.tenancy import ApiKey, Tenant
 
 MAX_DESCRIPTION = 4000          # the standard's limit
@@ -79,7 +79,7 @@ def create(runtime: Runtime, tenant: Tenant, req):
 
 
 def _text(form, name: str, limit: int = MAX_FIELD) -> str | None:
-    value = CONTROL_CHARACTERS.sub("", form.get(name) or "").strip()
+    value = strip_control_characters(form.get(name) or "").strip()
     if len(value) > limit:
         raise Open311Error(400, f"{name} may be at most {limit} characters")
     return value or None
@@ -157,7 +157,7 @@ def _attribute_value(a: Attribute, values: list[str]):
         return chosen
     if len(values) > 1:
         raise Open311Error(400, f"{name} takes one value")
-    value = CONTROL_CHARACTERS.sub("", values[0]).strip()[:MAX_DESCRIPTION] if values else None
+    value = strip_control_characters(values[0]).strip()[:MAX_DESCRIPTION] if values else None
     if value is None:
         return None
     if a.datatype == "singlevaluelist" and value not in {key for key, _ in a.values}:

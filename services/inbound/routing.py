@@ -99,11 +99,6 @@ class Plan:
         return self.appointment.external_reference if self.appointment else None
 
 
-def needs_appointments(reading: keywords.Reading, provider_intent: str | None) -> bool:
-    """Whether the plan depends on this number's live appointments."""
-    return provider_intent is None and reading.intent in APPOINTMENT_INTENTS
-
-
 def decide(reading: keywords.Reading, body: str, context: Context | None,
            provider_intent: str | None = None,
            booked: list[Booking] | None = None) -> Plan:

@@ -2,39 +2,22 @@
 
 Providers add fields over time; unknown provider fields are ignored, never
 refused.  For Twilio, the signature is checked on the whole form as posted,
-unknown fields included, before any of this runs.  The tenant's own API
-(keywords, service requests) is strict: an unknown field is a 400 naming it.
+unknown fields included, before any of this runs.  A citizen's words from a
+provider are ``ReceivedText``: control characters removed, never refused.  The
+tenant's own API (keywords, service requests, conversations) is strict: an unknown
+field, or a NUL in its ``Text``, is a 400 naming the field (shared.schemas).
 """
 from __future__ import annotations
 
 import datetime as dt
-import re
 
-from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
+from marshmallow import Schema, fields, validate
+
+from shared.schemas import Lenient, ReceivedText, Strict, Text
 
 # Twilio joins a long text into one body of at most 1,600 characters; more is not an SMS.
 MAX_SMS_BODY = 1600
 _REFERENCE = validate.Length(min=1, max=64)
-# NUL and the other C0 controls but tab and newline: PostgreSQL text refuses NUL,
-# and no phone sends the rest.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-class Text(fields.String):
-    """A string with control characters removed (tab and newlines kept)."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        return CONTROL_CHARACTERS.sub("", super()._deserialize(value, attr, data, **kwargs))
-
-
-class Lenient(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-
-class Strict(Schema):
-    class Meta:
-        unknown = RAISE
 
 
 class TwilioIncomingSms(Lenient):
@@ -44,7 +27,8 @@ class TwilioIncomingSms(Lenient):
     account_sid = fields.String(load_default=None, data_key="AccountSid")
     from_number = fields.String(required=True, data_key="From")
     to_number = fields.String(required=True, data_key="To")
-    body = Text(load_default="", data_key="Body", validate=validate.Length(max=MAX_SMS_BODY))
+    body = ReceivedText(load_default="", data_key="Body",
+                        validate=validate.Length(max=MAX_SMS_BODY))
     # Set by Twilio's Advanced Opt-Out: STOP, START or HELP, when Twilio has
     # itself acted on the message and answered the citizen.
     opt_out_type = fields.String(load_default=None, data_key="OptOutType")
@@ -57,7 +41,7 @@ class NotifyReceivedText(Lenient):
     id = fields.String(required=True, validate=_REFERENCE)
     source_number = fields.String(required=True)
     destination_number = fields.String(required=True)
-    message = Text(required=True, validate=validate.Length(max=MAX_SMS_BODY))
+    message = ReceivedText(required=True, validate=validate.Length(max=MAX_SMS_BODY))
     date_received = fields.AwareDateTime(load_default=None, allow_none=True,
                                          default_timezone=dt.UTC)
 

@@ -20,18 +20,17 @@ import logging
 
 from flask import Response, g, request
 from flask_smorest import Blueprint
-from marshmallow import Schema
-from marshmallow import ValidationError as MarshmallowError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from services.inbound import replies, schemas
 from shared import logs, phone
 from shared.crypto import constant_time_equals
-from shared.errors import AuthError, ValidationError, flatten_messages
+from shared.errors import AuthError
 from shared.http import json_body
 from shared.metrics import METRICS
 from shared.runtime import Runtime
+from shared.schemas import load
 from shared.tenancy import Tenant, bearer_token, tenant_by_number
 
 log = logging.getLogger(__name__)
@@ -45,14 +44,6 @@ def twiml(text: str | None = None) -> Response:
     if text:
         response.message(text)
     return Response(str(response), status=200, mimetype=TWIML)
-
-
-def load(schema: Schema, data) -> dict:
-    """``data`` loaded with ``schema``, or a 400 naming the fields."""
-    try:
-        return schema.load(data)
-    except MarshmallowError as exc:
-        raise ValidationError("; ".join(flatten_messages(exc.messages))) from exc
 
 
 def provider_secrets(runtime: Runtime, tenant: Tenant, provider: str) -> dict:

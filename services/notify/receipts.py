@@ -26,7 +26,6 @@ import sqlalchemy as sa
 from flask import g, request
 from flask_smorest import Blueprint
 from marshmallow import INCLUDE, Schema, fields
-from marshmallow import ValidationError as MarshmallowError
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
@@ -37,9 +36,10 @@ from services.notify.providers.base import ReceiptStatus
 from services.notify.sending import set_status
 from shared import logs
 from shared.crypto import constant_time_equals
-from shared.errors import AuthError, NotFound, ValidationError, flatten_messages
+from shared.errors import AuthError, NotFound
 from shared.http import json_body
 from shared.runtime import Runtime
+from shared.schemas import load
 from shared.tenancy import Tenant, bearer_token
 
 log = logging.getLogger(__name__)
@@ -86,13 +86,6 @@ class NotifyStatusBody(Schema):
     id = fields.String(required=True)
     status = fields.String(required=True)
     reference = fields.String(load_default=None, allow_none=True)
-
-
-def load(schema: Schema, data) -> dict:
-    try:
-        return schema.load(data)
-    except MarshmallowError as exc:
-        raise ValidationError("; ".join(flatten_messages(exc.messages))) from exc
 
 
 def provider_secret(runtime: Runtime, tenant: Tenant, provider: str, name: str) -> str | None:

@@ -1,29 +1,14 @@
 """HTTP request and response schemas of the notify service (one validation library)."""
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, RAISE, Schema, fields, validate, validates_schema
+from marshmallow import Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
+
+from shared.schemas import Lenient, Strict, Text
 
 LANG = validate.OneOf(("cy", "en"))
 STATUSES = ("created", "sending", "sent", "delivered", "permanent-failure", "temporary-failure",
             "technical-failure", "suppressed", "deferred", "failed")
-
-
-class Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class Text(fields.String):
-    """A string PostgreSQL can store: NUL is refused with a message naming the field."""
-
-    default_error_messages = {"nul": "must not contain NUL (\\u0000) characters"}
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in text:
-            raise self.make_error("nul")
-        return text
 
 
 def personalisation_field():
@@ -32,14 +17,8 @@ def personalisation_field():
 
 
 # -- GOV.UK Notify v2 -----------------------------------------------------------
-
-class Lenient(Schema):
-    """GOV.UK Notify's send schemas allow properties they do not know (a newer client's
-    option reaches an older API and is ignored, not refused): so do ours."""
-
-    class Meta:
-        unknown = EXCLUDE
-
+# GOV.UK Notify's send schemas allow properties they do not know (a newer client's
+# option reaches an older API and is ignored, not refused): so do ours (Lenient).
 
 class SmsRequest(Lenient):
     phone_number = Text(required=True, validate=validate.Length(max=100))

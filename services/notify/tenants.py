@@ -179,10 +179,5 @@ def revoke_key(session: Session, tenant_id: str, key_id: str, cid: str | None = 
         announce(session, tenant, cid)
 
 
-def key_id_from_string(api_key: str) -> tuple[str, str]:
-    """(tenant id, secret) from a ``{name}-{tenant}-{secret}`` key string."""
-    return api_key[-73:-37], api_key[-36:]
-
-
 def providers_configured(box: SecretBox, tenant: Tenant) -> list[str]:
     return sorted(box.decrypt_json(tenant.config_encrypted).get("providers", {}))

@@ -18,10 +18,11 @@ from shared.db import utcnow
 from shared.errors import AuthError, Conflict
 from shared.http import authenticated, json_body
 from shared.runtime import Runtime
+from shared.schemas import Strict, load
 from shared.tenancy import Tenant
 
 
-class _Changes(schemas.Strict):
+class _Changes(Strict):
     changes = fields.List(fields.Nested(schemas.RoundChange), required=True)
 
 
@@ -92,7 +93,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None],
     def patch_round(code: str):
         """Change a round; reminders not yet sent are planned again"""
         caller = authenticated(runtime)
-        args = _load(schemas.RoundIn(partial=True, exclude=("code",)), json_body())
+        args = load(schemas.RoundIn(partial=True, exclude=("code",)), json_body())
         now = clock()
         with runtime.db.transaction() as session:
             r = rounds.find(session, caller.tenant_id, code)
@@ -184,13 +185,3 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None],
             return appointments.detail(session, appt)
 
     return blp
-
-
-def _load(schema, body: dict) -> dict:
-    from marshmallow import ValidationError as MarshmallowError
-
-    from shared.errors import ValidationError, flatten_messages
-    try:
-        return schema.load(body)
-    except MarshmallowError as exc:
-        raise ValidationError("; ".join(flatten_messages(exc.messages))) from exc

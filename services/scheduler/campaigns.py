@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 
 from services.scheduler import audience, planner
 from services.scheduler.models import UNFINISHED, Campaign, CampaignStat, Occurrence, Round
-from services.scheduler.planner import occurrence_key  # noqa: F401 - the key rule's old home
 from services.scheduler.recurrence import local_date, local_instant, parse_time
 from services.scheduler.schemas import check_schedule, load_schedule
 from shared.db import utcnow
-from shared.errors import Conflict, NotFound, ValidationError, flatten_messages
+from shared.errors import Conflict, NotFound, ValidationError
 from shared.http import iso
+from shared.schemas import refusal
 from shared.tenancy import Tenant
 
 # A send_at a few seconds old is a clock or a network delay, not a mistake.
@@ -32,13 +32,6 @@ FAILED = ("permanent-failure", "temporary-failure", "technical-failure")
 RECENT_OCCURRENCES = 50
 EDITABLE = ("name", "template_id", "channel", "audience", "personalisation", "urgent",
             "window", "sender", "fragments", "fragments_by_language")
-
-
-def planned_occurrences(campaign: Campaign) -> list[tuple[str, dt.datetime]]:
-    """(occurrence key, due time) for a broadcast (kept for callers of the first slice)."""
-    if campaign.kind == "broadcast":
-        return [(occurrence_key(campaign.send_at), campaign.send_at)]
-    raise ValueError(f"{campaign.kind} campaigns are planned by planner.plan")
 
 
 def create(session: Session, tenant_id: str, args: dict, now: dt.datetime) -> Campaign:
@@ -74,7 +67,7 @@ def update(session: Session, campaign: Campaign, args: dict, now: dt.datetime) -
         try:
             check_schedule(campaign.kind, args["schedule"] or {})
         except MarshmallowError as exc:
-            raise ValidationError("; ".join(flatten_messages(exc.messages))) from exc
+            raise refusal(exc) from exc
         campaign.schedule = load_schedule(campaign.kind, args["schedule"] or {})
         _check_rounds(session, campaign.tenant_id, campaign.schedule)
     if "send_at" in args:

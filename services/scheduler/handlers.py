@@ -6,14 +6,15 @@ inside the inbox transaction, so a redelivered event changes nothing twice.
 """
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.scheduler import appointments
 from services.scheduler.models import CampaignStat, Subscriber
 from shared import phone, pii
-from shared.db import utcnow
+from shared.db import insert_for, utcnow
 from shared.events import Event
 from shared.inbox import Route, Routes
 from shared.tenancy import TENANCY_HANDLERS
@@ -60,19 +61,7 @@ def on_language_changed(event: Event, session: Session) -> None:
 
 def on_notification_outcome(event: Event, session: Session) -> None:
     """Count a campaign notification's new status (sent, delivered, failed...)."""
-    data = event.data
-    if not data.get("campaign_id"):
-        return   # an API send or an auto-reply: not ours to count
-    values = {"campaign_id": str(data["campaign_id"]),
-              "occurrence_key": data.get("occurrence_key") or "",
-              "status": data["status"], "tenant_id": str(event.tenant_id), "count": 1,
-              "updated_at": utcnow()}
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(CampaignStat).values(**values)
-    session.execute(stmt.on_conflict_do_update(
-        index_elements=["campaign_id", "occurrence_key", "status"],
-        set_={"count": CampaignStat.count + 1, "updated_at": stmt.excluded.updated_at}))
+    on_notification_outcomes([event], session)
 
 
 def on_notification_outcomes(events: list[Event], session: Session) -> None:
@@ -82,19 +71,12 @@ def on_notification_outcomes(events: list[Event], session: Session) -> None:
     for event in events:
         data = event.data
         if not data.get("campaign_id"):
-            continue
+            continue   # an API send or an auto-reply: not ours to count
         key = (str(data["campaign_id"]), data.get("occurrence_key") or "", data["status"])
         totals.setdefault(key, [str(event.tenant_id), 0])[1] += 1
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     now = utcnow()
     for (campaign_id, occurrence_key, status), (tenant_id, count) in sorted(totals.items()):
-        stmt = insert(CampaignStat).values(campaign_id=campaign_id, occurrence_key=occurrence_key,
-                                           status=status, tenant_id=tenant_id, count=count,
-                                           updated_at=now)
-        session.execute(stmt.on_conflict_do_update(
-            index_elements=["campaign_id", "occurrence_key", "status"],
-            set_={"count": CampaignStat.count + count, "updated_at": now}))
+        _add_to_stat(session, tenant_id, campaign_id, occurrence_key, status, count, now)
 
 
 
@@ -103,15 +85,17 @@ def on_reply(event: Event, session: Session) -> None:
     campaign_id = event.data.get("campaign_id")
     if not campaign_id:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    now = utcnow()
-    stmt = insert(CampaignStat).values(campaign_id=str(campaign_id), occurrence_key="",
-                                       status="replied", tenant_id=str(event.tenant_id),
-                                       count=1, updated_at=now)
+    _add_to_stat(session, str(event.tenant_id), str(campaign_id), "", "replied", 1, utcnow())
+
+
+def _add_to_stat(session: Session, tenant_id: str, campaign_id: str, occurrence_key: str,
+                 status: str, count: int, now: dt.datetime) -> None:
+    stmt = insert_for(session, CampaignStat).values(
+        campaign_id=campaign_id, occurrence_key=occurrence_key, status=status,
+        tenant_id=tenant_id, count=count, updated_at=now)
     session.execute(stmt.on_conflict_do_update(
         index_elements=["campaign_id", "occurrence_key", "status"],
-        set_={"count": CampaignStat.count + 1, "updated_at": now}))
+        set_={"count": CampaignStat.count + count, "updated_at": now}))
 
 
 def routes() -> Routes:

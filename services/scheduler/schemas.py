@@ -3,22 +3,18 @@ from __future__ import annotations
 
 import re
 
-from marshmallow import RAISE, Schema, fields, post_load, validate, validates_schema
+from marshmallow import Schema, fields, post_load, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
 
 from services.scheduler import audience
 from services.scheduler.models import CAMPAIGN_KINDS, CAMPAIGN_STATUSES
 from services.scheduler.recurrence import HHMM, RuleError, check_rule
+from shared.schemas import Strict, Text
 
 LANG = validate.OneOf(("cy", "en"))
 CHANNEL = validate.OneOf(("sms", "email"))
 MAX_ATTRIBUTES = 50
 MAX_ATTRIBUTE_TEXT = 1000
-
-
-class Strict(Schema):
-    class Meta:
-        unknown = RAISE
 
 
 def _flat_attributes(value: dict) -> None:
@@ -30,6 +26,8 @@ def _flat_attributes(value: dict) -> None:
         if item is not None and not isinstance(item, (str, int, float, bool)):
             raise MarshmallowError(f"must hold only text, numbers, true/false or null "
                                    f"({key} does not)")
+        if isinstance(item, str) and "\x00" in item:
+            raise MarshmallowError(f"must not contain NUL (\\u0000) characters ({key} does)")
         if isinstance(item, str) and len(item) > MAX_ATTRIBUTE_TEXT:
             raise MarshmallowError(f"may hold at most {MAX_ATTRIBUTE_TEXT} characters a value "
                                    f"({key} has more)")
@@ -40,10 +38,10 @@ def _flat_attributes(value: dict) -> None:
 class SubscriberIn(Strict):
     """One subscriber row, as posted in JSON (and later read from CSV)."""
 
-    phone = fields.String(load_default=None, allow_none=True)
-    email = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=320))
+    phone = Text(load_default=None, allow_none=True)
+    email = Text(load_default=None, allow_none=True, validate=validate.Length(max=320))
     language = fields.String(load_default=None, allow_none=True, validate=LANG)
-    attributes = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=64)),
+    attributes = fields.Dict(keys=Text(validate=validate.Length(min=1, max=64)),
                              load_default=dict, validate=_flat_attributes)
 
     @validates_schema
@@ -91,15 +89,15 @@ class SubscriberPatch(Strict):
     notify's suppression list (``/api/suppressions``), the citizen's standing choice."""
 
     language = fields.String(allow_none=True, validate=LANG)
-    attributes = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=64)),
+    attributes = fields.Dict(keys=Text(validate=validate.Length(min=1, max=64)),
                              validate=_flat_attributes)
 
 
 class SubscriberFilters(Strict):
     older_than = fields.UUID()
     page_size = fields.Integer(load_default=250, validate=validate.Range(min=1, max=1000))
-    phone = fields.String()
-    email = fields.String()
+    phone = Text()
+    email = Text()
 
 
 # -- rounds -------------------------------------------------------------------------
@@ -120,21 +118,21 @@ class Move(Strict):
 
 
 class Bilingual(Strict):
-    cy = fields.String(load_default="", validate=validate.Length(max=500))
-    en = fields.String(load_default="", validate=validate.Length(max=500))
+    cy = Text(load_default="", validate=validate.Length(max=500))
+    en = Text(load_default="", validate=validate.Length(max=500))
 
 
 class RoundIn(Strict):
     """A collection round: its code (as in subscribers' ``round`` attribute) and calendar."""
 
     code = fields.String(required=True, validate=CODE)
-    name = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
-    rrule = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    name = Text(load_default=None, validate=validate.Length(min=1, max=200))
+    rrule = Text(required=True, validate=validate.Length(min=1, max=500))
     start = fields.Date(required=True)
     exdates = fields.List(fields.Date(), load_default=list, validate=validate.Length(max=500))
     moves = fields.List(fields.Nested(Move), load_default=list, validate=validate.Length(max=500))
     description = fields.Nested(Bilingual, load_default=dict)
-    personalisation = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=64)),
+    personalisation = fields.Dict(keys=Text(validate=validate.Length(min=1, max=64)),
                                   load_default=dict, validate=_flat_attributes)
 
     @validates_schema
@@ -206,7 +204,7 @@ def _sender(value: str) -> None:
 
 
 class CampaignFields(Strict):
-    name = fields.String(validate=validate.Length(min=1, max=200))
+    name = Text(validate=validate.Length(min=1, max=200))
     template_id = fields.UUID()
     channel = fields.String(validate=CHANNEL)
     send_at = fields.AwareDateTime(allow_none=True)
@@ -226,7 +224,7 @@ class CampaignFields(Strict):
 
 
 class CampaignCreate(CampaignFields):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
     kind = fields.String(load_default="broadcast", validate=validate.OneOf(CAMPAIGN_KINDS))
     template_id = fields.UUID(required=True)
     channel = fields.String(required=True, validate=CHANNEL)
@@ -332,11 +330,11 @@ REFERENCE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$",
 
 class AppointmentFields(Strict):
     campaign_id = fields.UUID()
-    phone = fields.String(allow_none=True)
-    email = fields.String(allow_none=True, validate=validate.Length(max=320))
+    phone = Text(allow_none=True)
+    email = Text(allow_none=True, validate=validate.Length(max=320))
     language = fields.String(allow_none=True, validate=LANG)
     starts_at = fields.AwareDateTime()
-    personalisation = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=64)),
+    personalisation = fields.Dict(keys=Text(validate=validate.Length(min=1, max=64)),
                                   validate=_flat_attributes)
     offsets = fields.List(fields.Nested(Offset), allow_none=True,
                           validate=validate.Length(min=1, max=5))
