@@ -249,11 +249,11 @@ def authenticated(runtime: Runtime, session=None):
     if caller is None:
         header = request.headers.get("Authorization")
         if session is not None:
-            caller = authenticate(session, runtime.box, header)
+            caller = authenticate(session, runtime.box, header, runtime.tenant_cache)
         else:
             try:
                 with runtime.db.read() as own:
-                    caller = authenticate(own, runtime.box, header)
+                    caller = authenticate(own, runtime.box, header, runtime.tenant_cache)
             except ReplicaMiss as miss:
                 # a replica (inbound, scheduler) that does not know the tenant or key yet
                 # asks the owner once, then answers as the refreshed replica says
@@ -261,7 +261,7 @@ def authenticated(runtime: Runtime, session=None):
                 if source is None or not source.refresh(runtime.db, miss.tenant_id):
                     raise
                 with runtime.db.read() as own:
-                    caller = authenticate(own, runtime.box, header)
+                    caller = authenticate(own, runtime.box, header, runtime.tenant_cache)
         g.caller = caller
         logs.tenant_id.set(caller.tenant_id)
     return caller

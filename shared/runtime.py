@@ -24,6 +24,7 @@ from shared.crypto import SecretBox
 from shared.db import Database, encrypt_with, upgrade
 from shared.metrics import METRICS
 from shared.outbox import Relay
+from shared.tenant_cache import TenantCache
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ class Runtime:
     # a replica's way to a tenant it does not know yet (shared.tenancy.OwnerTenants);
     # None in notify, which owns the tenants
     tenant_source: TenantSource | None = None
+    # tenants and keys between requests, checked by one stamp query each (shared.tenant_cache)
+    tenant_cache: TenantCache = field(default_factory=TenantCache)
 
     def __post_init__(self):
         self.relay = Relay(self.db, self.bus, interval=self.settings.relay_interval)

@@ -45,10 +45,11 @@ def _check_sms_length(kind: str, body: dict) -> None:
                                   "characters")
 
 
-def blueprint(runtime: Runtime, nudge=None) -> Blueprint:
+def blueprint(runtime: Runtime, nudge, api_limits) -> Blueprint:
+    """``api_limits``: the process's counters (services.notify.limits.ApiLimits)."""
     blp = Blueprint("native", __name__, url_prefix="/api",
                     description="Hysbys native API: bilingual templates, suppression list, bulk")
-    blp.before_request(lambda: guard(runtime))
+    blp.before_request(lambda: guard(runtime, utcnow, api_limits))
     nudge = nudge or (lambda: None)
 
     def find(session, tenant_id: str, template_id: str) -> Template:

@@ -15,17 +15,18 @@ from marshmallow import RAISE
 
 from services.notify import limits, schemas
 from services.notify.models import Notification, ReceivedText, Template, TemplateVersion
-from services.notify.sending import SendRequest, accept
+from services.notify.send_path import accept_send
+from services.notify.sending import SendRequest
 from services.notify.templates import (
     BILINGUAL_SEPARATOR,
     SUBJECT_SEPARATOR,
     MissingPersonalisation,
+    TemplateCache,
     join_bilingual,
     render_message,
     template_placeholders,
 )
-from shared.db import utcnow
-from shared.errors import ApiError, NotFound, TooManyRequestsError, ValidationError
+from shared.errors import ApiError, NotFound, ValidationError
 from shared.http import authenticated, iso
 from shared.runtime import Runtime
 from shared.tenancy import Tenant
@@ -37,34 +38,27 @@ FAILED = ["permanent-failure", "temporary-failure", "technical-failure"]
 SECURITY = [{"bearer": []}]
 
 
-def guard(runtime: Runtime, clock=utcnow) -> None:
+def guard(runtime: Runtime, clock, api_limits: limits.ApiLimits) -> None:
     """Before every tenant call: authenticate (401/403), count it against the key's
     per-minute limit (429), and refuse a body that is not JSON (415).
 
-    A send is also counted against the tenant's daily limit here, in the same short
-    transaction (429 before its template is looked at, the order GOV.UK Notify checks
-    them in): counts are not records, so the commit does not wait for the disk (see
-    Database.transaction), and the counters' row locks are never held through the
-    store's durable commit, which would make one tenant's sends queue behind each
-    other's disk syncs.  A send that then ends in anything but 201 hands its daily
-    count back (:func:`settle`)."""
+    A send is also counted against the tenant's daily limit here (429 before its
+    template is looked at, the order GOV.UK Notify checks them in).  Neither count is
+    in the request's transaction, and most take no database round trip at all
+    (:class:`limits.ApiLimits`).  A send that then ends in anything but 201 hands its
+    daily count back (:func:`settle`)."""
     now = clock()
-    refused = None
-    with runtime.db.transaction(durable=False) as session:
-        caller = authenticated(runtime, session)
-        tenant = caller.tenant      # read (not changed) by the handler, after this commit
-        limits.check_request_rate(session, key_id=caller.key_id, key_type=caller.key_type,
-                                  per_minute=tenant.setting("rate_limit_per_minute"), now=now)
-        if request.endpoint in SENDS:
-            try:
-                if limits.take_daily_if_room(session, tenant_id=tenant.id,
-                                             key_type=caller.key_type, count=1, now=now,
-                                             per_day=tenant.setting("daily_message_limit")):
-                    g.daily_counted_at = now
-            except TooManyRequestsError as exc:
-                refused = exc      # after the commit: the request itself still counts
-    if refused is not None:
-        raise refused
+    counters = api_limits
+    caller = authenticated(runtime)
+    tenant = caller.tenant
+    counters.count_request(tenant_id=caller.tenant_id, key_id=caller.key_id,
+                           key_type=caller.key_type,
+                           per_minute=tenant.setting("rate_limit_per_minute"), now=now)
+    if request.endpoint in SENDS and counters.take_daily(
+            tenant_id=tenant.id, key_type=caller.key_type, count=1, now=now,
+            per_day=tenant.setting("daily_message_limit")):
+        g.daily_counted_at = now
+        g.daily_counters = counters
     if request.endpoint not in JSON_OR_CSV:
         require_json_body()
 
@@ -72,8 +66,9 @@ def guard(runtime: Runtime, clock=utcnow) -> None:
 def settle(runtime: Runtime, response):
     """After a send: hand back its daily count unless it was stored (201)."""
     counted_at = g.pop("daily_counted_at", None)
+    counters = g.pop("daily_counters", None)
     if counted_at is not None and response.status_code != 201:
-        _give_back(runtime, g.caller, counted_at)
+        counters.give_back_daily(tenant_id=g.caller.tenant_id, count=1, now=counted_at)
     return response
 
 
@@ -83,18 +78,6 @@ JSON_OR_CSV = {"native.bulk_send"}
 SENDS = {"v2.send_sms", "v2.send_email"}
 
 
-def _give_back(runtime: Runtime, caller, now) -> None:
-    """Hand back the count of a send that was not stored; the send's own error is what
-    the caller hears, so a database that cannot take this either is only logged."""
-    try:
-        with runtime.db.transaction(durable=False) as session:
-            limits.give_back_daily(session, tenant_id=caller.tenant_id, key_type=caller.key_type,
-                                   count=1, now=now)
-    except sa.exc.SQLAlchemyError:
-        log.warning("could not hand back a refused send's daily count; the tenant's count "
-                    "for today is one too high", exc_info=True)
-
-
 def require_json_body() -> None:
     """A request with a body must say it is JSON (415 otherwise, before it is parsed)."""
     if request.method in ("POST", "PUT", "PATCH") and request.content_length \
@@ -102,12 +85,15 @@ def require_json_body() -> None:
         raise ApiError("Content-Type must be application/json", 415, "UnsupportedMediaTypeError")
 
 
-def blueprint(runtime: Runtime, nudge, clock=utcnow) -> Blueprint:
-    """``clock`` is the service's (tests inject one: quiet hours at 21:30 at any hour)."""
+def blueprint(runtime: Runtime, nudge, clock, api_limits: limits.ApiLimits,
+              templates: TemplateCache | None = None) -> Blueprint:
+    """``clock`` is the service's (tests inject one: quiet hours at 21:30 at any hour);
+    ``api_limits`` and ``templates`` are the process's counters and template cache."""
     blp = Blueprint("v2", __name__, url_prefix="/v2",
                     description="GOV.UK Notify v2 compatible API")
+    templates = templates or TemplateCache()
     # Authenticate before the body is parsed: a caller without a token gets 401, as on Notify.
-    blp.before_request(lambda: guard(runtime, clock))
+    blp.before_request(lambda: guard(runtime, clock, api_limits))
     blp.after_request(lambda response: settle(runtime, response))
 
     def send(channel: str, args: dict, recipient_field: str):
@@ -128,7 +114,7 @@ def blueprint(runtime: Runtime, nudge, clock=utcnow) -> Blueprint:
         now = clock()
         tenant: Tenant = caller.tenant      # counted by the guard; settle() hands it back
         with runtime.db.transaction() as session:
-            n = accept(session, tenant, req, correlation_id=g.get("correlation_id"), now=now)
+            n = accept_send(session, tenant, req, templates, g.get("correlation_id"), now)
         nudge()
         body = {"id": n.id, "reference": n.reference, "uri": f"{_base()}/v2/notifications/{n.id}",
                 "template": template_ref(n.template_id, n.template_version),

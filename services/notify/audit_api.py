@@ -13,6 +13,7 @@ from marshmallow import Schema, fields, validate
 
 from services.notify.api_v2 import guard
 from services.notify.console import audit
+from shared.db import utcnow
 from shared.http import authenticated
 from shared.runtime import Runtime
 
@@ -57,10 +58,11 @@ class AuditPage(Schema):
     links = fields.Nested(AuditLinks)
 
 
-def blueprint(runtime: Runtime) -> Blueprint:
+def blueprint(runtime: Runtime, api_limits) -> Blueprint:
+    """``api_limits``: the process's counters (services.notify.limits.ApiLimits)."""
     blp = Blueprint("audit", __name__, url_prefix="/api",
                     description="The tenant's audit log: every change by console or API")
-    blp.before_request(lambda: guard(runtime))
+    blp.before_request(lambda: guard(runtime, utcnow, api_limits))
 
     @blp.route("/audit", methods=["GET"])
     @blp.arguments(AuditQuery, location="query")

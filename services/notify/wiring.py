@@ -15,6 +15,7 @@ from services.notify import (
     audit_api,
     console,
     handlers,
+    limits,
     opendata,
     ops,
     receipts,
@@ -33,6 +34,7 @@ from services.notify.providers.choice import (
 from services.notify.providers.health import Breakers, DatabaseCircuitStore, RedisCircuitStore
 from services.notify.providers.simulator import Simulator
 from services.notify.providers.throttle import DatabaseThrottle, RedisThrottle
+from services.notify.templates import TemplateCache
 from shared import inbox
 from shared.bus import Bus
 from shared.config import Settings
@@ -65,6 +67,9 @@ class NotifyService:
     registry: ProviderRegistry = field(init=False)
     # sends the delivery-status callbacks the notify.callbacks handler recorded, after commit
     callbacks: status_callbacks.Sender = field(init=False)
+    # the process's API counters and template cache (shared by every app it makes)
+    api_limits: limits.ApiLimits = field(init=False)
+    templates: TemplateCache = field(init=False)
 
     def __post_init__(self):
         self.providers.setdefault("simulator", Simulator())
@@ -79,6 +84,8 @@ class NotifyService:
         self.callbacks = status_callbacks.Sender(self.runtime.db, self.runtime.box,
                                                  clock=lambda: self.clock())
         self.runtime.gauges.extend(ops.gauges(self.runtime))
+        self.api_limits = limits.ApiLimits.configured(self.runtime.settings, self.runtime.db)
+        self.templates = TemplateCache()
 
     @property
     def simulator(self) -> Simulator:
@@ -94,8 +101,9 @@ class NotifyService:
     def create_app(self, ops_board: ops.OpsBoard | None = None) -> Flask:
         app, api = base_app(self.runtime, "Hysbys notify",
                             "Templates and sending: GOV.UK Notify v2 compatible and native API")
-        api.register_blueprint(api_v2.blueprint(self.runtime, self.nudge, lambda: self.clock()))
-        api.register_blueprint(api_native.blueprint(self.runtime, self.nudge))
+        api.register_blueprint(api_v2.blueprint(self.runtime, self.nudge, lambda: self.clock(),
+                                                self.api_limits, self.templates))
+        api.register_blueprint(api_native.blueprint(self.runtime, self.nudge, self.api_limits))
         api.register_blueprint(admin.blueprint(self.runtime))
         api.register_blueprint(admin.internal_blueprint(self.runtime))
         api.register_blueprint(receipts.blueprint(self.runtime))
@@ -103,7 +111,7 @@ class NotifyService:
             self.runtime, scheduler_metrics_url=self.runtime.settings.internal_url("scheduler")
             + "/metrics", board=ops_board))
         app.register_blueprint(opendata.blueprint(self.runtime.db))
-        api.register_blueprint(audit_api.blueprint(self.runtime))
+        api.register_blueprint(audit_api.blueprint(self.runtime, self.api_limits))
         console.init_app(app, self.runtime, nudge=self.nudge)
         console_audit.install_api_hook(app, self.runtime.db)
         return app
