@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from services.notify import quiet_hours, sending
 from services.notify.models import Notification, Suppression, Template
 from services.notify.templates import TemplateCache
-from shared import pii
+from shared import logs, pii
 from shared.errors import ValidationError
 from shared.tenancy import Tenant
 
@@ -57,6 +57,8 @@ def accept_send(session: Session, tenant: Tenant, req: sending.SendRequest,
                       correlation_id, now, transactional=req.transactional)
         session.flush()
         return n
+    # the request's journey, carried by the dispatcher into its events and log lines
+    n.correlation_id = n.correlation_id or correlation_id or logs.correlation_id.get()
     session.execute(sa.insert(Notification.__table__),
                     [{k: v for k, v in vars(n).items() if k in _COLUMNS}])
     return n

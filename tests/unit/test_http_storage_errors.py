@@ -21,7 +21,7 @@ from services.notify import tenants
 from services.notify.wiring import build
 from shared.bus import Bus
 from shared.crypto import SecretBox
-from shared.db import Database
+from shared.db import Database, encrypt_with
 from shared.http import RETRY_AFTER_SECONDS, STORE_UNAVAILABLE, base_app
 from shared.runtime import Runtime
 
@@ -30,11 +30,13 @@ UNAVAILABLE = {"status_code": 503,
                "errors": [{"error": "ServiceUnavailableError", "message": STORE_UNAVAILABLE}]}
 
 
-def read_only(db: Database) -> Database:
-    """The same SQLite file as ``db``, opened read-only."""
+def read_only(db: Database, box: SecretBox) -> Database:
+    """The same SQLite file as ``db``, opened read-only, with the service's key bound as
+    the Runtime binds it (a send hashes the recipient before it writes)."""
     path = db.engine.url.database
     engine = sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true",
                               connect_args={"check_same_thread": False})
+    encrypt_with(engine, box)
     return Database(engine, db.service)
 
 
@@ -59,7 +61,7 @@ def test_a_send_to_a_read_only_database_is_a_503_that_writes_nothing(notify, cap
                            json={"name": "bins", "type": "sms",
                                  "body": {"en": "Bins tomorrow", "cy": "Biniau yfory"}})
     assert template.status_code == 201, template.get_data(as_text=True)
-    writable, runtime.db = runtime.db, read_only(runtime.db)
+    writable, runtime.db = runtime.db, read_only(runtime.db, runtime.box)
     try:
         with caplog.at_level(logging.ERROR, logger="shared.http"):
             r = client.post("/v2/notifications/sms", headers=_auth(created.api_key),
@@ -142,7 +144,7 @@ def test_readiness_probes_a_write_not_only_a_read(embedded_settings, tmp_path):
     runtime = Runtime(settings=settings, service="notify", db=db, bus=Bus("memory://"),
                       box=SecretBox(settings.secret_key), migrations=tmp_path)
     assert runtime.readiness()["database"] == "ok"
-    runtime.db = read_only(db)
+    runtime.db = read_only(db, runtime.box)
     with runtime.db.read() as session:           # it still reads…
         assert session.execute(sa.text("SELECT count(*) FROM t")).scalar() == 0
     check = runtime.readiness()["database"]      # …but cannot write
