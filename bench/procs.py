@@ -168,6 +168,37 @@ class Stack:
         return {p.name: round(p.cpu_seconds, 1) for p in self.procs}
 
 
+# The shared servers under the platform: their CPU is the platform's too (each durable
+# event is PostgreSQL and RabbitMQ work), so CPU per notification counts them.
+SERVERS = {"postgresql": ("postgres",), "rabbitmq": ("beam.smp", "erl_child_setup", "epmd")}
+
+
+def server_cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) PostgreSQL and RabbitMQ have used so far, read from the
+    kernel's per-process counters: every process of each server, plus what its exited
+    children used (PostgreSQL's backends come and go; the postmaster reaps them).  A
+    difference of two readings is what a run cost them; other clients of the same servers
+    (none while a benchmark runs) would be counted too."""
+    totals = dict.fromkeys(SERVERS, 0.0)
+    for proc in psutil.process_iter(["name"]):
+        for server, names in SERVERS.items():
+            if proc.info["name"] in names:
+                with contextlib.suppress(psutil.Error):
+                    t = proc.cpu_times()
+                    totals[server] += t.user + t.system + t.children_user + t.children_system
+    return totals
+
+
+def cpu_per_notification(before: dict[str, float], after: dict[str, float],
+                         notifications: int) -> dict[str, float]:
+    """Milliseconds of CPU each process (and PostgreSQL, RabbitMQ) spent per notification
+    between the broadcasts being scheduled and the last hand-off, and their ``total``."""
+    per = {name: round((after[name] - before.get(name, 0.0)) * 1000 / max(1, notifications), 3)
+           for name in after}
+    per["total"] = round(sum(per.values()), 3)
+    return per
+
+
 def platform_env(database_url: str, broker_url: str, secret_key: str, admin_token: str,
                  ports: dict[str, int]) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HYSBYS_")}

@@ -101,6 +101,11 @@ def _cpu(cpu: dict | None) -> str:
     return ", ".join(f"{k} {v:,.0f} s" for k, v in (cpu or {}).items()) or "—"
 
 
+def _per_notification(cpu: dict) -> str:
+    parts = [f"{k} {v:.2f}" for k, v in cpu.items() if k != "total"]
+    return f"**{cpu.get('total', 0):.2f} in all**: " + ", ".join(parts)
+
+
 def details(result: dict) -> list[str]:
     """A few lines of figures behind a scenario's row (empty for a scenario it does not know)."""
     p, peer, limit = result.get("platform", {}), result.get("peer", {}), result.get("limit", {})
@@ -111,7 +116,10 @@ def details(result: dict) -> list[str]:
                 f"provider calls per notification: {p.get('provider_calls_per_notification', 0):.3f} "
                 f"({p.get('provider_calls', 0):,.0f} calls, {p.get('handed_off', 0):,} hand-offs)",
                 f"peak RSS: {_rss(p.get('peak_rss_mb'))}",
-                f"CPU seconds used (whole run): {_cpu(p.get('cpu_seconds'))}"]
+                f"CPU seconds used (whole run): {_cpu(p.get('cpu_seconds'))}",
+                *([f"CPU per notification, scheduled → last hand-off (ms): "
+                   f"{_per_notification(p['cpu_ms_per_notification'])}"]
+                  if p.get("cpu_ms_per_notification") else [])]
     if name == "fairness":
         lines = []
         for label, side in (("platform, busy", p.get("urgent")), ("platform, idle", limit),

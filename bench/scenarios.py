@@ -19,6 +19,7 @@ import time
 from bench import env, limit_kombu, peer_celery
 from bench.common import RESULTS, Goal, envelope, log, progress, ratio
 from bench.platform_run import Platform
+from bench.procs import cpu_per_notification, server_cpu_seconds
 
 TENANTS = 22
 BODY = "Helo Person, casgliad biniau yfory: rownd R1."
@@ -36,6 +37,7 @@ def platform_bin_night(n: int, tenants: int = TENANTS, log_dir: str | None = Non
                   for i in range(tenants)]
             p.wait_replicated(ts)
             p.seed_subscribers(ts, n)
+            cpu_before = {**p.stack.cpu_seconds(), **server_cpu_seconds()}
             due = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=5)
             p.schedule_broadcasts(ts, due)
             profiled = p.profile_if_asked(["notify-worker", "notify-dispatcher", "scheduler-ticker",
@@ -44,6 +46,9 @@ def platform_bin_night(n: int, tenants: int = TENANTS, log_dir: str | None = Non
             calls = p.proc("notify-dispatcher").metric(
                 "hysbys_provider_calls_total", {"provider": "simulator"})
             figures = sending_figures(outcome, calls, p.stack, time.monotonic() - started)
+            figures["cpu_ms_per_notification"] = cpu_per_notification(
+                cpu_before, {**p.stack.cpu_seconds(), **server_cpu_seconds()},
+                outcome["handed_off"])
             if profiled:
                 figures["profiled"] = True        # py-spy's sampling cost is in these figures
             return figures

@@ -136,3 +136,25 @@ def test_the_hand_written_analysis_beside_the_results_is_kept_in_the_page(tmp_pa
     text = out.read_text()
     assert "## What limits bin-night\n\nThe notify worker." in text
     assert text.index("## What limits bin-night") < text.index("## Method")
+
+
+def test_cpu_per_notification_is_each_process_and_server_between_two_readings_and_the_total():
+    from bench.procs import cpu_per_notification
+
+    per = cpu_per_notification({"notify-worker": 10.0, "postgresql": 100.0},
+                               {"notify-worker": 40.0, "postgresql": 130.0, "rabbitmq": 5.0},
+                               10_000)
+    assert per == {"notify-worker": 3.0, "postgresql": 3.0, "rabbitmq": 0.5, "total": 6.5}
+    result = bin_night()
+    result["platform"]["cpu_ms_per_notification"] = per
+    [line] = [d for d in report.details(result) if d.startswith("CPU per notification")]
+    assert "6.50 in all" in line and "notify-worker 3.00" in line and "rabbitmq 0.50" in line
+
+
+def test_the_servers_cpu_is_read_from_their_own_processes():
+    from bench.procs import server_cpu_seconds
+
+    first = server_cpu_seconds()
+    assert set(first) == {"postgresql", "rabbitmq"}
+    assert first["postgresql"] > 0 and first["rabbitmq"] > 0   # both run here and in CI
+    assert server_cpu_seconds()["postgresql"] >= first["postgresql"]
