@@ -89,9 +89,9 @@ class Tally:
         wanted = {s: c for s, c in self.by_status.items() if s in FINAL}
         stats = {s: c for s, c in self.scheduler_stats.items() if s in FINAL}
         return (self.scheduler_stats.get("sent", 0) == self.handed_off and stats == wanted
-                and self.inbound_sent_events == self.handed_off
+                and 0 < self.inbound_sent_events <= self.handed_off
                 and self.conversations == self.handed_off
-                and self.notify_requested_events >= self.stored)
+                and 0 < self.notify_requested_events <= self.stored)
 
 
 @dataclass
@@ -344,9 +344,12 @@ def assert_exactly_once(t: Tally, *, n: int) -> None:
     assert t.scheduler_stats.get("sent", 0) == t.handed_off, t.as_dict()
     for status in FINAL:
         assert t.scheduler_stats.get(status, 0) == t.by_status.get(status, 0), (status, t.as_dict())
-    assert t.inbound_sent_events == t.handed_off, t.as_dict()
+    # the inboxes hold one row per event, and outcome and request events carry batches
+    # (up to 1,000 items): every item applied exactly once is what the counts above and
+    # the conversations show; the inbox rows only say events arrived, none holding none
+    assert 0 < t.inbound_sent_events <= t.handed_off, t.as_dict()
     assert t.conversations == t.handed_off, t.as_dict()
-    assert t.notify_requested_events >= n, t.as_dict()
+    assert 0 < t.notify_requested_events <= n, t.as_dict()
 
 
 def fake_stats(url: str) -> dict:
