@@ -49,14 +49,34 @@ def round_rule(n: int) -> tuple[str, dt.date]:
             FIRST_MONDAY + dt.timedelta(days=weekday + 7 * week))
 
 
+def expected_requests(subscribers: int) -> int:
+    """How many requests the evening must emit: the subscribers on a round collected the
+    day after ``EVENING`` (by the rounds' own rules), less the opted-out ones."""
+    from dateutil.rrule import rrulestr
+
+    day = EVENING + dt.timedelta(days=1)
+    collected = set()
+    for n in range(ROUNDS):
+        rule, start = round_rule(n)
+        moment = dt.datetime.combine(day, dt.time())
+        if rrulestr(rule, dtstart=dt.datetime.combine(start, dt.time())).between(
+                moment, moment, inc=True):
+            collected.add(f"R{n:02d}")
+    return sum(1 for n in range(subscribers)
+               if f"R{n % ROUNDS:02d}" in collected and n % 50 != 0)
+
+
 def service(database_url: str):
     from cryptography.fernet import Fernet
 
     from services.scheduler.wiring import build
     from shared.config import Settings
 
+    # one key for both phases (the seed encrypts the contacts and attributes and hashes
+    # them with it; the evening decrypts and filters with it): made by one() per run
+    key = os.environ.get("HYSBYS_BENCH_SECRET_KEY") or Fernet.generate_key().decode()
     settings = Settings(database_url=database_url, broker_url="memory://",
-                        secret_key=Fernet.generate_key().decode(), admin_token="bench")
+                        secret_key=key, admin_token="bench")
     return build(settings)
 
 
@@ -83,7 +103,7 @@ def seed(database_url: str, subscribers: int) -> dict:
                               description={"cy": "bagiau du", "en": "black bags"},
                               personalisation={}))
     if db.dialect == "postgresql":
-        _copy_subscribers(db, tenant_id, subscribers, now)
+        _copy_subscribers(db, svc.runtime.settings.secret_key, tenant_id, subscribers, now)
     else:
         chunk = 20_000
         for first in range(0, subscribers, chunk):
@@ -109,9 +129,15 @@ def _subscriber(tenant_id: str, n: int, now) -> dict:
             "opted_out": n % 50 == 0, "created_at": now, "updated_at": now}
 
 
-def _copy_subscribers(db, tenant_id: str, subscribers: int, now) -> None:
-    columns = ("id", "tenant_id", "phone", "email", "language", "attributes", "opted_out",
-               "created_at", "updated_at")
+def _copy_subscribers(db, secret_key: str, tenant_id: str, subscribers: int, now) -> None:
+    """COPY, written as the scheduler writes rows: the phone and attributes encrypted,
+    their keyed hashes beside them (shared.pii), so audience filters find them."""
+    from shared import pii
+    from shared.crypto import SecretBox
+
+    box = SecretBox(secret_key)
+    columns = ("id", "tenant_id", "phone", "phone_hash", "email", "language", "attributes",
+               "attribute_hashes", "opted_out", "created_at", "updated_at")
     raw = db.engine.raw_connection()
     try:
         cur = raw.cursor()
@@ -120,11 +146,12 @@ def _copy_subscribers(db, tenant_id: str, subscribers: int, now) -> None:
             buf = io.StringIO()
             for n in range(first, min(first + chunk, subscribers)):
                 row = _subscriber(tenant_id, n, now)
-                buf.write("\t".join(
-                    r"\N" if row[c] is None else
-                    json.dumps(row[c]) if c == "attributes" else
-                    ("t" if row[c] else "f") if c == "opted_out" else str(row[c])
-                    for c in columns) + "\n")
+                buf.write("\t".join((
+                    row["id"], tenant_id, box.encrypt(row["phone"]),
+                    pii.lookup_hash(db.engine, row["phone"]), r"\N", row["language"] or r"\N",
+                    box.encrypt_json(row["attributes"]),
+                    json.dumps(pii.attribute_hashes(db.engine, row["attributes"])),
+                    "t" if row["opted_out"] else "f", str(now), str(now))) + "\n")
             buf.seek(0)
             cur.copy_expert(f"COPY subscribers ({', '.join(columns)}) FROM STDIN", buf)
         raw.commit()
@@ -194,6 +221,7 @@ def _phase(args: list[str]) -> dict:
 
 def one(db_kind: str, subscribers: int) -> dict:
     import sqlalchemy as sa
+    from cryptography.fernet import Fernet
 
     with tempfile.TemporaryDirectory() as tmp:
         if db_kind == "sqlite":
@@ -209,6 +237,7 @@ def one(db_kind: str, subscribers: int) -> dict:
                 with admin.connect() as conn:
                     conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
                 admin.dispose()
+        os.environ.setdefault("HYSBYS_BENCH_SECRET_KEY", Fernet.generate_key().decode())
         try:
             result = {"db": db_kind, "subscribers": subscribers,
                       **_phase(["--phase", "seed", url, str(subscribers)]),
