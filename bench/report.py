@@ -119,7 +119,10 @@ def details(result: dict) -> list[str]:
                 f"CPU seconds used (whole run): {_cpu(p.get('cpu_seconds'))}",
                 *([f"CPU per notification, scheduled → last hand-off (ms): "
                    f"{_per_notification(p['cpu_ms_per_notification'])}"]
-                  if p.get("cpu_ms_per_notification") else [])]
+                  if p.get("cpu_ms_per_notification") else []),
+                *([f"peer's CPU per notification, fired → last hand-off (ms): "
+                   f"{_per_notification(peer['cpu_ms_per_notification'])}"]
+                  if peer.get("cpu_ms_per_notification") else [])]
     if name == "fairness":
         lines = []
         for label, side in (("platform, busy", p.get("urgent")), ("platform, idle", limit),

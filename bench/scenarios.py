@@ -7,6 +7,7 @@ itself: its processes, its RabbitMQ vhost and its PostgreSQL database.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib
 import json
@@ -83,11 +84,37 @@ def peer_bin_night(n: int, tenants: int = TENANTS, log_dir: str | None = None) -
         try:
             time.sleep(3)
             recipients = [(f"tenant-{i % tenants}", f"+447400{i:06d}", BODY) for i in range(n)]
+            cpu_before = peer_cpu_seconds(workers)
             t0 = peer_celery.fire(db, amqp, recipients)
             out = peer_celery.wait_done(db, n, t0, progress=progress("peer"))
-            return peer_figures(out, n, t0)
+            figures = peer_figures(out, n, t0)
+            # the same accounting as the platform's: its processes' and the servers' counters
+            figures["cpu_ms_per_notification"] = cpu_per_notification(
+                cpu_before, peer_cpu_seconds(workers), out["done"])
+            return figures
         finally:
             peer_celery.stop_workers(workers)
+
+
+def peer_cpu_seconds(workers) -> dict[str, float]:
+    """CPU seconds so far of the peer's parts: the Celery workers (the prefork parent and
+    its children), the firing (this process: it inserts the rows and publishes the tasks,
+    then only polls a count), PostgreSQL and RabbitMQ."""
+    import psutil
+
+    celery = 0.0
+    try:
+        procs = [psutil.Process(workers.pid)]
+        procs += procs[0].children(recursive=True)
+    except psutil.Error:
+        procs = []
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            t = proc.cpu_times()        # a pool child that exited is in its parent's children_*
+            celery += t.user + t.system + t.children_user + t.children_system
+    own = psutil.Process().cpu_times()
+    return {"celery-workers": celery, "fire (bench process)": own.user + own.system,
+            **server_cpu_seconds()}
 
 
 def peer_figures(out: dict, n: int, t0: float) -> dict:

@@ -158,3 +158,30 @@ def test_the_servers_cpu_is_read_from_their_own_processes():
     assert set(first) == {"postgresql", "rabbitmq"}
     assert first["postgresql"] > 0 and first["rabbitmq"] > 0   # both run here and in CI
     assert server_cpu_seconds()["postgresql"] >= first["postgresql"]
+
+
+def test_the_peers_cpu_per_notification_is_shown_beside_the_platforms():
+    result = bin_night()
+    result["peer"]["cpu_ms_per_notification"] = {"celery-workers": 1.2, "postgresql": 0.4,
+                                                 "total": 1.6}
+    [line] = [d for d in report.details(result) if d.startswith("peer's CPU per notification")]
+    assert "1.60 in all" in line and "celery-workers 1.20" in line
+
+
+def test_the_peers_cpu_counts_its_workers_its_firing_and_the_servers():
+    import subprocess
+    import sys
+    import time
+
+    from bench.scenarios import peer_cpu_seconds
+
+    child = subprocess.Popen([sys.executable, "-c", "sum(range(3_000_000)); input()"],
+                             stdin=subprocess.PIPE)
+    try:
+        time.sleep(0.5)         # the child's sum is done by then; it waits on its stdin
+        seconds = peer_cpu_seconds(child)
+    finally:
+        child.communicate(b"\n", timeout=10)
+    assert set(seconds) == {"celery-workers", "fire (bench process)", "postgresql", "rabbitmq"}
+    assert seconds["celery-workers"] > 0.01
+    assert seconds["fire (bench process)"] > 0 and seconds["postgresql"] > 0
