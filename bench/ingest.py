@@ -147,16 +147,24 @@ def inbound_ingest() -> dict:
     return ingest_result("inbound-ingest", platform, _bare_limit())
 
 
+# issue 16's goals (req/s held with p99 < 100 ms): (with the pipeline sending, API alone)
+GOALS_RPS = {"api-ingest": (500, 1000), "inbound-ingest": (250, 500)}
+
+
 def ingest_result(name: str, platform: dict, limit: dict) -> dict:
-    """The envelope for an ingest scenario: goals 0.5x the bare endpoint and above 360/s."""
+    """The envelope for an ingest scenario: the rate held with the pipeline sending and
+    with the API alone against their goals (GOALS_RPS); the ratio to the bare endpoint is
+    reported beside them (0.5× is the moonshot, not a goal)."""
     held, bare = platform["max_rate_held_rps"], limit["max_rate_held_rps"]
+    with_pipeline, alone_goal = GOALS_RPS[name]
+    alone = (platform.get("api_alone") or {}).get("max_rate_held_rps")
     # every step held: the figure is what the ramp offered, not where the endpoint gave way
     ceiling = {side: len(r["steps"]) == len(RATES)
                and all(loadgen.StepResult(**s).held for s in r["steps"])
                for side, r in (("platform", platform), ("limit", limit))}
     vs_limit = ratio(held, bare)
-    goals = [Goal("ratio_vs_limit", vs_limit, 0.5, unit="×"),
-             Goal("requests_per_second", held, NOTIFY_2018_RPS, unit=" req/s")]
+    goals = [Goal("requests_per_second_with_pipeline", held, with_pipeline, unit=" req/s"),
+             Goal("requests_per_second_api_alone", alone, alone_goal, unit=" req/s")]
     return envelope(
         name, env.machine(), platform,
         {"what": "GOV.UK Notify needed 360 requests/s across its fleet in 2018",
@@ -168,7 +176,9 @@ def ingest_result(name: str, platform: dict, limit: dict) -> dict:
                  "platform": _at_least(ceiling["platform"]) + f"{held:,.0f} req/s" + _alone(platform),
                  "peer": f"{NOTIFY_2018_RPS:,.0f} req/s (2018 fleet)",
                  "limit": _at_least(ceiling["limit"]) + f"{bare:,.0f} req/s (bare Flask)",
-                 "goal": "≥ 0.5× the bare endpoint, > 360 req/s",
+                 "goal": f"≥ {with_pipeline:,} req/s with the pipeline sending, "
+                         f"≥ {alone_goal:,} req/s API alone (× the bare endpoint reported; "
+                         "0.5× is the moonshot)",
                  "ratio_note": "rate held ÷ Notify's 360/s; rate held ÷ bare endpoint's"})
 
 

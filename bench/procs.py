@@ -210,3 +210,22 @@ def platform_env(database_url: str, broker_url: str, secret_key: str, admin_toke
         "PYTHONPATH": os.getcwd(),
     })
     return env
+
+
+def peer_cpu_seconds(workers) -> dict[str, float]:
+    """CPU seconds so far of the peer's parts: the Celery workers (the prefork parent and
+    its children), the firing (this process: it inserts the rows and publishes the tasks,
+    then only polls a count), PostgreSQL and RabbitMQ."""
+    celery = 0.0
+    try:
+        procs = [psutil.Process(workers.pid)]
+        procs += procs[0].children(recursive=True)
+    except psutil.Error:
+        procs = []
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            t = proc.cpu_times()        # a pool child that exited is in its parent's children_*
+            celery += t.user + t.system + t.children_user + t.children_system
+    own = psutil.Process().cpu_times()
+    return {"celery-workers": celery, "fire (bench process)": own.user + own.system,
+            **server_cpu_seconds()}

@@ -7,7 +7,6 @@ itself: its processes, its RabbitMQ vhost and its PostgreSQL database.
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import importlib
 import json
@@ -20,7 +19,7 @@ import time
 from bench import env, limit_kombu, peer_celery
 from bench.common import RESULTS, Goal, envelope, log, progress, ratio
 from bench.platform_run import Platform
-from bench.procs import cpu_per_notification, server_cpu_seconds
+from bench.procs import cpu_per_notification, peer_cpu_seconds, server_cpu_seconds
 
 TENANTS = 22
 BODY = "Helo Person, casgliad biniau yfory: rownd R1."
@@ -94,27 +93,6 @@ def peer_bin_night(n: int, tenants: int = TENANTS, log_dir: str | None = None) -
             return figures
         finally:
             peer_celery.stop_workers(workers)
-
-
-def peer_cpu_seconds(workers) -> dict[str, float]:
-    """CPU seconds so far of the peer's parts: the Celery workers (the prefork parent and
-    its children), the firing (this process: it inserts the rows and publishes the tasks,
-    then only polls a count), PostgreSQL and RabbitMQ."""
-    import psutil
-
-    celery = 0.0
-    try:
-        procs = [psutil.Process(workers.pid)]
-        procs += procs[0].children(recursive=True)
-    except psutil.Error:
-        procs = []
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            t = proc.cpu_times()        # a pool child that exited is in its parent's children_*
-            celery += t.user + t.system + t.children_user + t.children_system
-    own = psutil.Process().cpu_times()
-    return {"celery-workers": celery, "fire (bench process)": own.user + own.system,
-            **server_cpu_seconds()}
 
 
 def peer_figures(out: dict, n: int, t0: float) -> dict:

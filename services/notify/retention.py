@@ -44,11 +44,14 @@ def run_once(db: Database, *, now: dt.datetime | None = None,
     return retention.purge(db, PERSONAL_DATA, now=now, progress=progress)
 
 
-def loop(db: Database, interval: float = INTERVAL) -> Callable[[threading.Event], None]:
+def loop(db: Database, interval: float = INTERVAL, *,
+         clock: Callable[[], dt.datetime] = utcnow) -> Callable[[threading.Event], None]:
     """The background loop the notify worker runs (append it to its ``Background`` loops);
-    it also forgets delivery-status callbacks delivered or given up days ago."""
+    it also forgets delivery-status callbacks delivered or given up days ago.  ``clock``
+    is the service's (the one its API stamps ``created_at`` with), so "older than the
+    retention period" is measured on the same clock the rows were written by."""
     def job() -> None:
-        run_once(db)
+        run_once(db, now=clock())
         status_callbacks.forget_done(db)
     return retention.every(interval, job, "notify-retention")
 

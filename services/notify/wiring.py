@@ -132,7 +132,7 @@ class NotifyService:
         consumers and dispatchers share no interpreter lock."""
         queue_handlers = self.queue_handlers() if consumers else {}
         loops = ([self.dispatcher.run_forever] if dispatcher else []) + (
-            [retention.loop(self.runtime.db), _named(self.callbacks.run_forever,
+            [retention.loop(self.runtime.db, clock=lambda: self.clock()), _named(self.callbacks.run_forever,
                                                      "status_callbacks")] if consumers else [])
         return Background(self.runtime, queue_handlers, loops)
 

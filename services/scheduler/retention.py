@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from services.scheduler.models import Appointment, Occurrence
 from shared import retention
-from shared.db import Database
+from shared.db import Database, utcnow
 
 PERSONAL_DATA = (
     retention.PersonalData(Appointment, "starts_at", dependents=((Occurrence, "appointment_id"),)),
@@ -33,6 +33,8 @@ def run_once(db: Database, *, now: dt.datetime | None = None,
     return retention.purge(db, PERSONAL_DATA, now=now, progress=progress)
 
 
-def loop(db: Database, interval: float = INTERVAL) -> Callable[[threading.Event], None]:
-    """The background loop the scheduler worker runs."""
-    return retention.every(interval, lambda: run_once(db), "scheduler-retention")
+def loop(db: Database, interval: float = INTERVAL, *,
+         clock: Callable[[], dt.datetime] = utcnow) -> Callable[[threading.Event], None]:
+    """The background loop the scheduler worker runs, on the service's clock (the one its
+    API judges "in the future" and "today" by)."""
+    return retention.every(interval, lambda: run_once(db, now=clock()), "scheduler-retention")

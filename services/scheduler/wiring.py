@@ -61,7 +61,7 @@ class SchedulerService:
     def background(self, with_ticker: bool = True) -> Background:
         """Worker, relay and the appointments' retention, plus the ticker unless it runs as
         its own process."""
-        loops = [retention.loop(self.runtime.db)]
+        loops = [retention.loop(self.runtime.db, clock=lambda: self.clock())]
         if with_ticker:
             loops.append(self.ticker.run_forever)
         return Background(self.runtime, self.queue_handlers(), loops)

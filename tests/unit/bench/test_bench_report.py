@@ -173,7 +173,7 @@ def test_the_peers_cpu_counts_its_workers_its_firing_and_the_servers():
     import sys
     import time
 
-    from bench.scenarios import peer_cpu_seconds
+    from bench.procs import peer_cpu_seconds
 
     child = subprocess.Popen([sys.executable, "-c", "sum(range(3_000_000)); input()"],
                              stdin=subprocess.PIPE)
@@ -185,3 +185,19 @@ def test_the_peers_cpu_counts_its_workers_its_firing_and_the_servers():
     assert set(seconds) == {"celery-workers", "fire (bench process)", "postgresql", "rabbitmq"}
     assert seconds["celery-workers"] > 0.01
     assert seconds["fire (bench process)"] > 0 and seconds["postgresql"] > 0
+
+
+def test_the_ingest_goals_are_the_rates_with_the_pipeline_and_api_alone():
+    from bench.ingest import ingest_result
+
+    def ramp(held: float) -> dict:
+        step = {"offered_rps": held, "achieved_rps": held, "sent": 100, "ok": 100, "errors": 0,
+                "p50_ms": 5.0, "p99_ms": 20.0}
+        return {"max_rate_held_rps": held, "steps": [step]}
+
+    result = ingest_result("api-ingest", {**ramp(600), "api_alone": ramp(900)}, ramp(4000))
+    assert not result["goal_met"]
+    assert set(result["shortfall"]) == {"requests_per_second_api_alone"}   # 900 < 1,000; 600 ≥ 500
+    assert result["ratio_vs_limit"] == 0.15
+    inbound = ingest_result("inbound-ingest", {**ramp(300), "api_alone": ramp(500)}, ramp(4000))
+    assert inbound["goal_met"]

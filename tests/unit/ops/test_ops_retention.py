@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -132,3 +133,27 @@ def test_a_purge_by_hand_shows_its_progress(notify):
     lines = out.getvalue().splitlines()
     assert lines[1].split() == ["notifications", "wrexham", "3", "deleted"]
     assert lines[-1] == "Done: 3 notifications, 0 received_texts, 0 bulk_jobs deleted."
+
+
+def test_the_workers_retention_loop_judges_age_on_the_services_clock(notify):
+    """The loop the notify worker runs asks the service's clock, the one its API stamps
+    ``created_at`` with: a row written at the service's "now" is never past retention,
+    whatever the wall clock says (a test clock set in January, run in December)."""
+    tenant = add_tenant(notify, "caerdydd")
+    notify.clock = lambda: NOW
+    add_notifications(notify, tenant, "delivered", 2, created_at=days_ago(6))
+    add_notifications(notify, tenant, "delivered", 1, created_at=days_ago(8))
+    loop = next(f for f in notify.background(dispatcher=False).loops
+                if f.__name__ == "notify-retention")
+    stop = threading.Event()
+    runner = threading.Thread(target=loop, args=(stop,))
+    runner.start()
+    try:
+        for _ in range(200):         # the loop's first pass runs at once
+            if count(notify, Notification, tenant) == 2:
+                break
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        runner.join(5)
+    assert count(notify, Notification, tenant) == 2, "the 6-day-old rows stay, the 8-day-old one goes"
