@@ -33,7 +33,6 @@ from sqlalchemy.orm import Session
 
 from services.inbound import routing
 from services.inbound.models import (
-    Conversation,
     ConversationMessage,
     ConversationThread,
     LanguagePreference,
@@ -63,27 +62,55 @@ def _thread_by_phone(session: Session, tenant_id: str, phone: str) -> Conversati
         ConversationThread.phone_hash == phone_key(session, phone))).first()
 
 
-def _get_or_create(session: Session, tenant_id: str, phone: str, at: dt.datetime
+def _get_or_create(session: Session, tenant_id: str, phone: str, at: dt.datetime,
+                   last_at: dt.datetime | None = None, opens: bool = False
                    ) -> tuple[ConversationThread, bool]:
-    existing = _thread_by_phone(session, tenant_id, phone)
-    if existing is not None:
-        return existing, False
-    # ON CONFLICT DO NOTHING: two replies from one number at once make one conversation
-    made = session.execute(insert_for(session, ConversationThread).values(
-        id=str(uuid.uuid4()), tenant_id=tenant_id, phone=phone,
-        phone_hash=phone_key(session, phone), status="closed",
-        created_at=at, last_message_at=at).on_conflict_do_nothing()).rowcount == 1
-    return _thread_by_phone(session, tenant_id, phone), made
+    """The number's conversation, made if it is new, and whether it was: one statement
+    either way, an upsert that returns the row.  Its last time moves on to ``last_at``
+    (``at`` if not given); ``opens`` opens it (a question), if it is not open already.
+    ON CONFLICT: two replies from one number at once make one conversation."""
+    made_id = str(uuid.uuid4())
+    thread = ConversationThread
+    stmt = insert_for(session, thread).values(
+        id=made_id, tenant_id=tenant_id, phone=phone, phone_hash=phone_key(session, phone),
+        status="open" if opens else "closed", opened_at=at if opens else None,
+        created_at=at, last_message_at=last_at or at)
+    new = stmt.excluded
+    changes = {"last_message_at": sa.case((thread.last_message_at < new.last_message_at,
+                                           new.last_message_at),
+                                          else_=thread.last_message_at)}
+    if opens:
+        # every right-hand side reads the row as it was, so "was it open?" is asked of each
+        was_open = thread.status == "open"
+        changes.update(status="open",
+                       opened_at=sa.case((was_open, thread.opened_at), else_=new.opened_at),
+                       closed_at=sa.case((was_open, thread.closed_at), else_=sa.null()))
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[thread.tenant_id, thread.phone_hash], set_=changes)
+    row = session.scalars(stmt.returning(thread),
+                          execution_options={"populate_existing": True}).one()
+    return row, row.id == made_id
 
 
 def _add(session: Session, thread: ConversationThread, **row) -> None:
     """One message (once per notification or inbound message id), and the thread's last time."""
-    row.setdefault("id", str(uuid.uuid4()))
-    stmt = insert_for(session, ConversationMessage).values(
-        conversation_id=thread.id, tenant_id=thread.tenant_id, **row).on_conflict_do_nothing()
-    session.execute(stmt)
-    if row["at"] > thread.last_message_at:
-        thread.last_message_at = row["at"]
+    _add_all(session, thread, [row])
+
+
+def _add_all(session: Session, thread: ConversationThread, rows: list[dict]) -> None:
+    """Messages in one statement (each once per notification or inbound message id), and
+    the thread's last time."""
+    columns = {key for row in rows for key in row} | {"id"}
+    rows = [{**dict.fromkeys(columns), **row} for row in rows]
+    for row in rows:
+        row["id"] = row["id"] or str(uuid.uuid4())
+        row.update(conversation_id=thread.id, tenant_id=thread.tenant_id)
+    # render_nulls: every row names every column, so they go as one batch
+    session.execute(insert_for(session, ConversationMessage).on_conflict_do_nothing(), rows,
+                    execution_options={"render_nulls": True})
+    last = max(row["at"] for row in rows)
+    if last > thread.last_message_at:
+        thread.last_message_at = last
 
 
 def _body_of(personalisation: dict, language: str | None) -> str | None:
@@ -98,7 +125,7 @@ def _body_of(personalisation: dict, language: str | None) -> str | None:
 def record_reply(session: Session, tenant: Tenant, *, message_id: str, phone: str, body: str,
                  keyword: str | None, action: str, reference: str | None,
                  language: str | None, received_at: dt.datetime,
-                 context: Conversation | None, service_request: str | None,
+                 context: routing.Context | None, service_request: str | None,
                  answers: list[events.Event], service_code: str | None = None,
                  inline_answer: str | None = None, appointment_id: str | None = None,
                  appointment_reference: str | None = None) -> ConversationThread:
@@ -107,34 +134,41 @@ def record_reply(session: Session, tenant: Tenant, *, message_id: str, phone: st
     made for the reply; ``inline_answer`` the text answered at once in TwiML (HELP).
     ``appointment_id``/``appointment_reference``: the appointment the reply acted on,
     when it named one (else the reminded one, from the context)."""
-    thread, created = _get_or_create(session, tenant.id, phone, received_at)
-    if created and context is not None:
-        # the text this first reply answers
-        _add(session, thread, direction="out", kind="notification", body=None,
-             notification_id=context.notification_id, campaign_id=context.campaign_id,
-             appointment_id=context.appointment_id,
-             appointment_reference=context.appointment_reference, status="sent",
-             at=context.sent_at)
-    _add(session, thread, id=message_id, direction="in", kind="reply", body=body,
-         language=language, keyword=keyword or service_code, action=action, reference=reference,
-         service_request=service_request, inbound_message_id=message_id,
-         campaign_id=context.campaign_id if context else None,
-         appointment_id=appointment_id or (context.appointment_id if context else None),
-         appointment_reference=appointment_reference or (
-             context.appointment_reference if context else None),
-         status="received", at=received_at)
-    if action in OPENS and thread.status != "open":
-        thread.status, thread.opened_at, thread.closed_at = "open", received_at, None
+    rows: list[dict] = []
+    rows.append(dict(
+        id=message_id, direction="in", kind="reply", body=body, language=language,
+        keyword=keyword or service_code, action=action, reference=reference,
+        service_request=service_request, inbound_message_id=message_id,
+        campaign_id=context.campaign_id if context else None,
+        appointment_id=appointment_id or (context.appointment_id if context else None),
+        appointment_reference=appointment_reference or (
+            context.appointment_reference if context else None),
+        status="received", at=received_at))
     if inline_answer:
-        _add(session, thread, direction="out", kind="auto_reply", body=inline_answer,
-             reference=reference, status="sent", at=received_at + dt.timedelta(microseconds=1))
+        rows.append(dict(direction="out", kind="auto_reply", body=inline_answer,
+                         reference=reference, status="sent",
+                         at=received_at + dt.timedelta(microseconds=1)))
     for event in answers:
         d = event.data
-        _add(session, thread, direction="out", kind="auto_reply",
-             body=_body_of(d.get("personalisation") or {}, d.get("language")),
-             language=d.get("language"), reference=d.get("reference"),
-             service_request=service_request, notification_id=str(d["notification_id"]),
-             status="requested", at=received_at + dt.timedelta(microseconds=1))
+        rows.append(dict(direction="out", kind="auto_reply",
+                         body=_body_of(d.get("personalisation") or {}, d.get("language")),
+                         language=d.get("language"), reference=d.get("reference"),
+                         service_request=service_request,
+                         notification_id=str(d["notification_id"]),
+                         status="requested", at=received_at + dt.timedelta(microseconds=1)))
+    # one statement for the thread (made, opened, its last time) and one for the messages
+    thread, created = _get_or_create(session, tenant.id, phone, received_at,
+                                     last_at=max(row["at"] for row in rows),
+                                     opens=action in OPENS)
+    if created and context is not None:
+        # the text this first reply answers
+        rows.insert(0, dict(direction="out", kind="notification", body=None,
+                            notification_id=context.notification_id,
+                            campaign_id=context.campaign_id,
+                            appointment_id=context.appointment_id,
+                            appointment_reference=context.appointment_reference,
+                            status="sent", at=context.sent_at))
+    _add_all(session, thread, rows)
     return thread
 
 

@@ -24,7 +24,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -34,10 +35,9 @@ from services.inbound import (
     catalogue,
     conversations,
     keywords,
-    reply_texts,
+    reply_config,
     routing,
     service_requests,
-    vocabulary,
 )
 from services.inbound.catalogue import MISSED_COLLECTION, QUESTION
 from services.inbound.models import Conversation, InboundMessage, LanguagePreference
@@ -119,19 +119,22 @@ class Replies:
 
     db: Database
     lookups: SchedulerLookups
+    # the tenants' keywords, wording and service types, checked by one query a reply
+    configs: reply_config.ReplyConfigs = field(default_factory=reply_config.ReplyConfigs)
 
     def handle(self, tenant: Tenant, incoming: Incoming, cid: str | None = None
                ) -> Receipt | None:
         """Receive one reply; None when it was received before (a provider retry)."""
         with self.db.read() as session:
-            if received_before(session, incoming.provider, incoming.reference):
+            # one query: a provider retry, and whether the tenant's configuration changed
+            seen, config = self.configs.check(session, tenant.id, incoming.provider,
+                                              incoming.reference)
+            if seen or config is None:
                 return None
-            words = vocabulary.load(session, tenant.id)
-            wording = reply_texts.load(session, tenant.id)
             context = conversation(session, tenant.id, incoming.from_number)
             preference = language_preference(session, tenant.id, incoming.from_number)
-            service_types = catalogue.for_tenant(session, tenant.id)
-        reading, provider_intent = read_keyword(incoming.body, incoming.opt_out_type, words)
+        reading, provider_intent = read_keyword(incoming.body, incoming.opt_out_type,
+                                                config.words)
         citizen = None
         if provider_intent is None and reading.intent not in (keywords.STOP, keywords.START):
             # opt-outs and opt-ins wait for nobody: they are answered from what inbound knows
@@ -139,12 +142,12 @@ class Replies:
         plan = routing.decide(reading, incoming.body, context, provider_intent,
                               bookings_of(citizen))
         # the tenant's own service types, by their keywords (catalogue.py)
-        plan = catalogue.plan_for(plan, incoming.body, service_types)
+        plan = catalogue.plan_for(plan, incoming.body, config.service_types)
         facts = self.look_up(plan, tenant.id, incoming.from_number, citizen)
         language = answer_language(plan, reading, context, preference, facts)
         with self.db.transaction() as session:
-            return record(session, tenant, incoming, reading, plan, facts, language, wording,
-                          cid)
+            return record(session, tenant, incoming, reading, plan, facts, language,
+                          config.wording, cid, config.service_types, context=context)
 
     def look_up(self, plan: routing.Plan, tenant_id: str, phone: str,
                 citizen: Lookup | None = None) -> Facts:
@@ -170,12 +173,6 @@ def answer_language(plan: routing.Plan, reading: keywords.Reading,
                 or recorded_language(facts.citizen))
     return autoreplies.choose_language(recorded, context.language if context else None,
                                        reading.language)
-
-
-def received_before(session: Session, provider: str, reference: str) -> bool:
-    return session.scalar(sa.select(sa.func.count()).select_from(InboundMessage).where(
-        InboundMessage.provider == provider,
-        InboundMessage.provider_reference == reference)) > 0
 
 
 def conversation(session: Session, tenant_id: str, phone: str) -> routing.Context | None:
@@ -211,6 +208,7 @@ class _Reply:
     action: str
     out: list[events.Event]
     wording: autoreplies.Wording = autoreplies.PLATFORM
+    service_types: Mapping[str, catalogue.ServiceType] | None = None
     answer: dict[str, str] | None = None
     request_reference: str | None = None
 
@@ -222,23 +220,28 @@ class _Reply:
 def record(session: Session, tenant: Tenant, incoming: Incoming, reading: keywords.Reading,
            plan: routing.Plan, facts: Facts, language: str | None,
            wording: autoreplies.Wording = autoreplies.PLATFORM,
-           cid: str | None = None) -> Receipt | None:
-    """Store the reply once and leave all its events in the outbox (the caller commits)."""
+           cid: str | None = None,
+           service_types: Mapping[str, catalogue.ServiceType] | None = None,
+           *, context: routing.Context | None) -> Receipt | None:
+    """Store the reply once and leave all its events in the outbox (the caller commits).
+    ``service_types`` (else read again) and ``context``, the last text sent to the
+    number: as the reply was routed by."""
     message_id = str(uuid.uuid4())
     received_at = incoming.received_at or utcnow()
+    # the reference first, so the message is stored with it (a retry, which stores
+    # nothing, leaves one reference unused: references are never handed out twice)
+    reference = service_requests.allocate_reference(session, tenant.id)
     if not _store_once(session, id=message_id, tenant_id=tenant.id, provider=incoming.provider,
                        provider_reference=incoming.reference, from_number=incoming.from_number,
                        to_number=incoming.to_number, body=incoming.body, keyword=plan.keyword,
-                       received_at=received_at):
+                       received_at=received_at, reference=reference, action=plan.action):
         return None
-    reference = service_requests.allocate_reference(session, tenant.id)
     reply = _Reply(tenant, incoming, message_id, reference, language, cid, plan.action, [],
-                   wording)
+                   wording, service_types)
     if plan.action in SUBSCRIPTION_EVENTS:
         reply.out.append(events.make(SUBSCRIPTION_EVENTS[plan.action], tenant.id, cid,
                                      recipient=incoming.from_number, channel="sms",
                                      source="reply"))
-    context = find_conversation(session, tenant.id, incoming.from_number)
     reply.out.append(events.make(
         "inbound.message.received", tenant.id, cid, message_id=message_id,
         provider_reference=incoming.reference, from_number=incoming.from_number,
@@ -248,8 +251,9 @@ def record(session: Session, tenant: Tenant, incoming: Incoming, reading: keywor
     outbox.add(session, *reply.out)
     reply.out.clear()
     ACTIONS[plan.action](session, reply, plan, facts, incoming.provider)
-    session.execute(sa.update(InboundMessage).where(InboundMessage.id == message_id)
-                    .values(reference=reference, action=reply.action))
+    if reply.action != plan.action:     # the action found it could not do what was asked
+        session.execute(sa.update(InboundMessage).where(InboundMessage.id == message_id)
+                        .values(action=reply.action))
     _ask_notify(reply)
     outbox.add(session, *reply.out)
     inline = autoreplies.inline_answer(tenant, incoming.provider, plan.keyword, reading,
@@ -392,7 +396,8 @@ def _language(session, reply: _Reply, plan: routing.Plan, facts, provider) -> No
 def _report(session, reply: _Reply, plan: routing.Plan, facts, provider) -> None:
     """A request of one of the tenant's own service types (h2: catalogue.plan_for)."""
     request = _request(session, reply, plan.service_code, description=reply.incoming.body)
-    service = catalogue.for_tenant(session, reply.tenant.id)[plan.service_code]
+    types = reply.service_types or catalogue.for_tenant(session, reply.tenant.id)
+    service = types[plan.service_code]
     reply.answer = catalogue.logged_answer(reply.tenant.name, request.reference, service)
 
 
@@ -401,7 +406,7 @@ def _request(session, reply: _Reply, service_code: str, **fields):
         session, reply.tenant.id, service_code=service_code, source="sms",
         changed_by="citizen", cid=reply.cid, reference=reply.reference,
         phone=reply.incoming.from_number, language=reply.language,
-        message_id=reply.message_id, **fields)
+        message_id=reply.message_id, service_types=reply.service_types, **fields)
     reply.request_reference = request.reference
     return request
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -46,9 +48,12 @@ def allocate_reference(session: Session, tenant_id: str) -> str:
 
 def create(session: Session, tenant_id: str, *, service_code: str, source: str,
            changed_by: str, cid: str | None = None, reference: str | None = None,
-           **fields) -> ServiceRequest:
-    """A new open request with its first history row and ``service_request.created``."""
-    if service_code not in catalogue.for_tenant(session, tenant_id):
+           service_types: Mapping[str, Any] | None = None, **fields) -> ServiceRequest:
+    """A new open request with its first history row and ``service_request.created``.
+    ``service_types``: the tenant's, where the caller has them (else read)."""
+    if service_types is None:
+        service_types = catalogue.for_tenant(session, tenant_id)
+    if service_code not in service_types:
         raise ValidationError(f"service_code {service_code!r} is not a service of this tenant")
     now = utcnow()
     request = ServiceRequest(

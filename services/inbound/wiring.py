@@ -1,6 +1,7 @@
 """The inbound service's composition root: runtime, scheduler client, app, worker."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,8 +36,10 @@ class InboundService:
     lookups: SchedulerLookups
     http: requests.Session = field(default_factory=requests.Session)
 
-    @property
+    @functools.cached_property
     def replies(self) -> replies.Replies:
+        """The service's one receiver of replies (with its cache of the tenants' reply
+        configuration, services/inbound/reply_config.py)."""
         return replies.Replies(self.runtime.db, self.lookups)
 
     def create_app(self) -> Flask:

@@ -6,6 +6,7 @@ from inbound_support import (
     CITIZEN,
     bearer,
     events_of,
+    start,
     tenant_with_key,
     twilio_form,
 )
@@ -42,6 +43,30 @@ def test_a_tenant_s_own_word_is_understood_in_the_next_reply(client, auth, post_
     post_twilio(twilio_form("sbwriel ar ôl"))
     [created] = events_of(inbound, "service_request.created")
     assert created.data["service_code"] == "missed_collection"
+
+
+def test_a_change_made_by_another_process_is_in_force_at_this_one_s_next_reply(
+        settings, scheduler, inbound, auth, post_twilio):
+    """Each process keeps a tenant's keywords between replies (reply_config.py), checked
+    by one query a reply: a PUT served by another process is read at this one's next
+    reply, and an unchanged configuration is not read again."""
+    configs = inbound.replies.configs
+    post_twilio(twilio_form("left behind"))
+    post_twilio(twilio_form("left behind"))
+    assert (configs.misses, configs.hits) == (1, 1)
+
+    other = start(settings, scheduler)
+    try:
+        resp = other.create_app().test_client().put("/api/keywords", headers=auth, json={
+            "keywords": {"missed": {"cy": ["sbwriel ar ôl"], "en": ["left behind"]}}})
+        assert resp.status_code == 200, resp.get_json()
+    finally:
+        other.runtime.db.dispose()
+
+    post_twilio(twilio_form("left behind"))
+    assert [e.data["service_code"] for e in events_of(inbound, "service_request.created")] == [
+        "question", "question", "missed_collection"]
+    assert (configs.misses, configs.hits) == (2, 1)
 
 
 def test_a_health_board_can_switch_missed_off(client, auth, post_twilio, inbound):
