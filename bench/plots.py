@@ -88,7 +88,7 @@ def fairness(result: dict, path: Path) -> str | None:
     for label, values, colour in series:
         ax.step(values, [(i + 1) / len(values) for i in range(len(values))], where="post",
                 label=label, color=colour)
-    ax.axvline(2.0, color="black", linestyle=":", label="goal: p99 < 2 s")
+    ax.axvline(1.0, color="black", linestyle=":", label="goal: p99 < 1 s")
     ax.set(xscale="log", xlabel="seconds, request → provider hand-off",
            ylabel="share of urgent reminders", title="fairness: an urgent reminder during bin night")
     ax.legend(fontsize=8)

@@ -267,7 +267,7 @@ process's peak RSS at the largest size within 1.25× the smallest's (flat memory
 its last hand-off, a health board posts an urgent appointment reminder through
 the API (`POST /v2/notifications/sms`, `"urgent": true`) every 0.5 s.  Each
 figure is the reminder's `sent_at` minus the moment its request was sent.
-Goal: p99 under 2 s.  The peer figure is the same message inserted and published
+Goal: p99 under 1 s.  The peer figure is the same message inserted and published
 every 0.5 s while the peer sends the same broadcast (the peer has one FIFO queue);
 the limit is the same urgent POSTs on the same stack, idle, just before the
 broadcast.
