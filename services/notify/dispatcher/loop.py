@@ -5,7 +5,8 @@ provider's lane (:mod:`.lanes`) in small chunks, urgent first, and hands an
 in-process provider's rows off in its own thread, one chunk per batch
 (:mod:`.handoff`); each chunk's outcomes are recorded at once (:mod:`.record`).
 Every ``sweep_every`` seconds it sweeps (:mod:`.sweeper`).  It claims again
-without waiting for the lanes: a lane that empties wakes it.
+without waiting for the lanes: a lane that empties wakes it.  After a pass that found
+less than a chunk it waits a little (``linger``) before claiming again.
 """
 from __future__ import annotations
 
@@ -26,17 +27,25 @@ from shared.db import Database, utcnow
 log = logging.getLogger(__name__)
 
 
+
 class Dispatcher:
     """Claims created notifications fairly across tenants and hands them to providers."""
 
     def __init__(self, db: Database, choose: ProviderChooser, *, batch: int = 200, chunk: int = 10,
-                 interval: float = 0.1, on_outbox: Callable[[], None] | None = None,
+                 interval: float = 0.1, linger: float | None = None,
+                 on_outbox: Callable[[], None] | None = None,
                  safeguards: Safeguards | None = None):
         self.db = db
         self.choose = choose
         self.batch = batch
         self.chunk = chunk
         self.interval = interval
+        # After a pass that claimed less than a chunk, wait ``linger`` (the idle interval
+        # unless told) before claiming again, or until a lane nudges: a trickle of sends is
+        # then claimed several at a time instead of a pass each, and every pass costs its
+        # claim, stamp and record transactions and its outcome events whatever it carries.
+        # No row waits longer than it would at an idle dispatcher (docs/decisions.md).
+        self.linger = interval if linger is None else linger
         self.nudge = threading.Event()
         self.on_outbox = on_outbox or (lambda: None)
         self.guard = safeguards or Safeguards()
@@ -127,6 +136,19 @@ class Dispatcher:
             self.on_outbox()
         return requeued, failed
 
+    def pause_after(self, claimed: int) -> float:
+        """How long to wait before the next claim: nothing after a pass that found work
+        enough for a chunk, ``linger`` after a trickle, ``interval`` after nothing."""
+        if claimed == 0:
+            return self.interval
+        return 0.0 if claimed >= self.chunk else self.linger
+
+    def pause(self, seconds: float) -> None:
+        """Wait ``seconds``, or less if a lane finishes (it nudges)."""
+        if seconds > 0:
+            self.nudge.wait(seconds)
+            self.nudge.clear()
+
     def run_forever(self, stop: threading.Event) -> None:
         last_sweep = float("-inf")
         while not stop.is_set():
@@ -135,9 +157,7 @@ class Dispatcher:
                     last_sweep = time.monotonic()
                     self.sweep()
                 self.guard.health.flush_if_due(self.db, self.guard.breakers)
-                if self.run_once(wait=False) == 0:
-                    self.nudge.wait(self.interval)   # a lane that finishes nudges too
-                    self.nudge.clear()
+                self.pause(self.pause_after(self.run_once(wait=False)))
             except Exception:
                 log.exception("dispatcher failed; retrying")
                 stop.wait(1.0)

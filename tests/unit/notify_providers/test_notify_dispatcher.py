@@ -347,3 +347,35 @@ def test_a_text_deferred_by_quiet_hours_is_sent_once_they_are_over(make_notify):
     h.dispatcher.run_once()
 
     assert h.row(nid).status == "sent" and len(twilio.sent) == 1
+
+
+class _PassesThenStop:
+    """Stands in for a dispatcher's passes: each call claims the next count; after the
+    last, the loop's stop event is set."""
+
+    def __init__(self, counts, stop):
+        self.counts, self.stop = list(counts), stop
+
+    def __call__(self, *, wait: bool = True) -> int:
+        claimed = self.counts.pop(0)
+        if not self.counts:
+            self.stop.set()
+        return claimed
+
+
+def test_the_loop_claims_at_once_after_a_chunk_lingers_after_a_trickle_and_waits_after_nothing(
+        make_notify):
+    import threading
+
+    from services.notify.dispatcher import Dispatcher
+
+    h = make_notify({"twilio": ScriptedProvider("twilio")})
+    d = Dispatcher(h.db, h.service.choose_providers, chunk=10, interval=0.1, linger=0.02,
+                   safeguards=h.dispatcher.guard)
+    stop = threading.Event()
+    pauses: list[float] = []
+    d.run_once = _PassesThenStop([200, 10, 3, 1, 0, 9], stop)
+    d.pause = pauses.append
+    d.run_forever(stop)
+    # a full chunk or more: claim again at once; a trickle: linger; nothing: the interval
+    assert pauses == [0.0, 0.0, 0.02, 0.02, 0.1, 0.02]
