@@ -164,7 +164,7 @@ def authenticate(session: Session, box: SecretBox, authorization: str | None,
     if entry is None:
         entry = _load(session, box, tenant_id)
         if cache is not None:
-            cache.put(tenant_id, entry)
+            cache.put(tenant_id, entry.stamp, entry)
     return _caller(token, entry, box)
 
 

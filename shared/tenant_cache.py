@@ -22,9 +22,11 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 DEFAULT_SIZE = 2048
+
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -46,37 +48,45 @@ class CachedTenant:
     keys: tuple[CachedKey, ...]
 
 
-class TenantCache:
-    """``tenant id → CachedTenant``, at most ``size`` tenants."""
+class StampedCache(Generic[V]):
+    """``key → value`` as of a *stamp*: a value is answered only while the caller's
+    stamp (read from the database, cheaply) equals the one it was kept with.  At most
+    ``size`` keys, least recently used out first; safe for gunicorn's threads.  Used for
+    tenants and keys here and for inbound's reply configuration
+    (services/inbound/reply_config.py)."""
 
     def __init__(self, size: int = DEFAULT_SIZE):
         self.size = size
-        self._entries: OrderedDict[str, CachedTenant] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[Any, V]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, tenant_id: str, stamp: tuple[Any, ...]) -> CachedTenant | None:
-        """The entry for ``tenant_id`` if it is as current as ``stamp`` (else None)."""
+    def get(self, key: str, stamp: Any) -> V | None:
+        """The value kept for ``key`` if it is as current as ``stamp`` (else None)."""
         with self._lock:
-            entry = self._entries.get(tenant_id)
-            if entry is None or entry.stamp != stamp:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != stamp:
                 self.misses += 1
                 return None
-            self._entries.move_to_end(tenant_id)
+            self._entries.move_to_end(key)
             self.hits += 1
-            return entry
+            return entry[1]
 
-    def put(self, tenant_id: str, entry: CachedTenant) -> None:
+    def put(self, key: str, stamp: Any, value: V) -> None:
         with self._lock:
-            self._entries[tenant_id] = entry
-            self._entries.move_to_end(tenant_id)
+            self._entries[key] = (stamp, value)
+            self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
 
-    def forget(self, tenant_id: str) -> None:
+    def forget(self, key: str) -> None:
         with self._lock:
-            self._entries.pop(tenant_id, None)
+            self._entries.pop(key, None)
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class TenantCache(StampedCache[CachedTenant]):
+    """``tenant id → CachedTenant``, kept as of the tenant's stamp."""

@@ -14,13 +14,12 @@ The same query answers whether the provider's reference was received before (a
 provider retry), so the check costs the reply no round trip it did not already make.
 
 Entries are shared by the threads of a process and never changed: the service types
-are a read-only mapping.  Bounded, least recently used out first.
+are a read-only mapping.  Bounded, least recently used out first (the kernel's
+:class:`~shared.tenant_cache.StampedCache`, as the tenants' and keys').
 """
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -30,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from services.inbound import autoreplies, catalogue, keywords, reply_texts, vocabulary
 from services.inbound.models import InboundMessage, KeywordSet, ReplyTextSet, ServiceTypeSet
+from shared.tenant_cache import StampedCache
 
 DEFAULT_SIZE = 1024
 
@@ -56,14 +56,11 @@ def _updated(model, tenant_id: str):
 
 
 class ReplyConfigs:
-    """``tenant id → (stamp, ReplyConfig)``, at most ``size`` tenants."""
+    """``tenant id → ReplyConfig`` as of its stamp (:class:`shared.tenant_cache.StampedCache`),
+    at most ``size`` tenants."""
 
     def __init__(self, size: int = DEFAULT_SIZE):
-        self.size = size
-        self._entries: OrderedDict[str, tuple[Stamp, ReplyConfig]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
+        self.cache: StampedCache[ReplyConfig] = StampedCache(size)
 
     def check(self, session: Session, tenant_id: str, provider: str, reference: str
               ) -> tuple[bool, ReplyConfig | None]:
@@ -77,24 +74,9 @@ class ReplyConfigs:
             _updated(ServiceTypeSet, tenant_id))).one()
         if row[0]:
             return True, None
-        return False, self.get(session, tenant_id, (row[1], row[2], row[3]))
-
-    def get(self, session: Session, tenant_id: str, stamp: Stamp) -> ReplyConfig:
-        """The configuration as of ``stamp``: the cached one, or read again."""
-        with self._lock:
-            entry = self._entries.get(tenant_id)
-            if entry is not None and entry[0] == stamp:
-                self._entries.move_to_end(tenant_id)
-                self.hits += 1
-                return entry[1]
-            self.misses += 1
-        config = load(session, tenant_id)
-        with self._lock:
-            self._entries[tenant_id] = (stamp, config)
-            self._entries.move_to_end(tenant_id)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-        return config
-
-    def __len__(self) -> int:
-        return len(self._entries)
+        stamp: Stamp = (row[1], row[2], row[3])
+        config = self.cache.get(tenant_id, stamp)
+        if config is None:
+            config = load(session, tenant_id)
+            self.cache.put(tenant_id, stamp, config)
+        return False, config

@@ -27,7 +27,6 @@ from shared.db import Database, utcnow
 log = logging.getLogger(__name__)
 
 
-
 class Dispatcher:
     """Claims created notifications fairly across tenants and hands them to providers."""
 

@@ -50,7 +50,7 @@ def test_a_change_made_by_another_process_is_in_force_at_this_one_s_next_reply(
     """Each process keeps a tenant's keywords between replies (reply_config.py), checked
     by one query a reply: a PUT served by another process is read at this one's next
     reply, and an unchanged configuration is not read again."""
-    configs = inbound.replies.configs
+    configs = inbound.replies.configs.cache
     post_twilio(twilio_form("left behind"))
     post_twilio(twilio_form("left behind"))
     assert (configs.misses, configs.hits) == (1, 1)

@@ -125,6 +125,6 @@ def test_a_replica_refuses_a_key_as_soon_as_its_revocation_is_applied(notify, te
 def test_the_tenant_cache_keeps_at_most_its_size():
     cache = TenantCache(size=2)
     for tenant_id in "abc":
-        cache.put(tenant_id, CachedTenant(stamp=(1,), tenant=None, keys=()))
+        cache.put(tenant_id, (1,), CachedTenant(stamp=(1,), tenant=None, keys=()))
     assert len(cache) == 2
     assert cache.get("a", (1,)) is None and cache.get("c", (1,)) is not None
