@@ -14,7 +14,8 @@ fake's own arrival times: over the run at most 10 a second, and in any 10 s wind
 most 10 × 10, plus the throttle's burst (one second's worth: 10), plus what hand-off
 delay can bunch: the throttle is taken when a row is claimed and the row reaches the
 provider when its lane gets to it, so each dispatcher may land one claim's allowance
-(10) late into a window.  The most in any 1 s window is reported, not asserted: that
+(10) late into a window, and the same over the run as a whole (its first arrivals trail
+their claims the most).  The most in any 1 s window is reported, not asserted: that
 same delay lets it exceed 10 + 10 (24 and 27 were seen; docs/decisions.md).  Three
 dispatchers each keeping the rate to themselves would send 30 a second, 300 in ten.
 """
@@ -121,4 +122,11 @@ def test_three_dispatchers_one_killed_keep_a_senders_rate_and_send_each_text_onc
         == run.n // 4, "every throttled text reached Twilio once, or ended outcome unknown"
     assert ten_seconds <= RATE * 10 + BURST + DISPATCHERS * RATE, \
         f"{ten_seconds} segments in ten seconds"
-    assert overall <= RATE, f"{overall:.2f} segments a second over {span:.1f} s"
+    # over the run: the bucket's claims, shifted by the hand-off delay.  Arrivals trail
+    # their claims by the time a row waits in its lane, which is longest at the start
+    # (the fast tenants' chunks fill the lanes) and nil at the end, so the arrivals' span
+    # is shorter than the claims' by up to that wait; the same allowance per dispatcher
+    # as the ten-second window.  An idle CI machine sent 300 at exactly 10 a second
+    # (60, 50, 50, 50, 50, 40 a 5 s) and measured 10.17 over the arrivals' 28.5 s.
+    assert total <= BURST + RATE * span + DISPATCHERS * RATE, \
+        f"{total} segments over {span:.1f} s ({overall:.2f} a second)"
