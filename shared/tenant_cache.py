@@ -52,8 +52,8 @@ class StampedCache(Generic[V]):
     """``key → value`` as of a *stamp*: a value is answered only while the caller's
     stamp (read from the database, cheaply) equals the one it was kept with.  At most
     ``size`` keys, least recently used out first; safe for gunicorn's threads.  Used for
-    tenants and keys here and for inbound's reply configuration
-    (services/inbound/reply_config.py)."""
+    tenants and keys here, notify's templates (services/notify/templates.py) and
+    inbound's reply configuration (services/inbound/reply_config.py)."""
 
     def __init__(self, size: int = DEFAULT_SIZE):
         self.size = size

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from services.notify.models import Template, TemplateVersion
 from shared import smstext
 from shared.db import utcnow
+from shared.tenant_cache import StampedCache
 
 PLACEHOLDER = re.compile(r"\(\(([^()?]+?)(\?\?([^()]*))?\)\)")
 BILINGUAL_SEPARATOR = {"sms": "\n\n", "email": "\n\n---\n\n"}
@@ -167,41 +168,29 @@ def create_template(session, tenant_id: str, args: dict, created_by: str | None 
 # -- templates between sends ------------------------------------------------------------
 
 class TemplateCache:
-    """Templates kept per process, by id, as of one version (thread-safe, bounded).
+    """Templates kept per process, by id, as of one ``(tenant, version)`` stamp, in the
+    kernel's bounded, thread-safe :class:`shared.tenant_cache.StampedCache`.
 
     A send asks the database for the template's current version anyway (one column,
     read in the same statement as the recipient's opt-out: ``api_v2.accept_send``) and
     takes the cached copy only if it is that version; every change to a template's
     content bumps its version (API and console editor), and archiving is part of the
     same query, so the next send in every process uses the new text.  No time-to-live
-    and no event are needed.  :meth:`forget` is for a change that keeps the version."""
+    and no event are needed.  :meth:`forget` is for a change that keeps the version.
+    The tenant is part of the stamp: a template id asked for by another tenant is
+    never answered from here."""
 
     def __init__(self, size: int = 4096):
-        import threading
-        from collections import OrderedDict
-
-        self.size = size
-        self._entries: OrderedDict[str, Template] = OrderedDict()
-        self._lock = threading.Lock()
+        self.entries: StampedCache[Template] = StampedCache(size)
 
     def get(self, template_id: str, tenant_id: str, version: int) -> Template | None:
-        with self._lock:
-            t = self._entries.get(template_id)
-            if t is None or t.tenant_id != tenant_id or t.version != version:
-                return None
-            self._entries.move_to_end(template_id)
-            return t
+        return self.entries.get(template_id, (tenant_id, version))
 
     def put(self, template: Template) -> Template:
         """Keep a copy of ``template`` that belongs to no session, and answer it."""
         copy = Template(**{c.key: getattr(template, c.key) for c in Template.__table__.columns})
-        with self._lock:
-            self._entries[copy.id] = copy
-            self._entries.move_to_end(copy.id)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+        self.entries.put(copy.id, (copy.tenant_id, copy.version), copy)
         return copy
 
     def forget(self, template_id: str) -> None:
-        with self._lock:
-            self._entries.pop(template_id, None)
+        self.entries.forget(template_id)

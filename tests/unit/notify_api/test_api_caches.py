@@ -128,3 +128,21 @@ def test_the_tenant_cache_keeps_at_most_its_size():
         cache.put(tenant_id, (1,), CachedTenant(stamp=(1,), tenant=None, keys=()))
     assert len(cache) == 2
     assert cache.get("a", (1,)) is None and cache.get("c", (1,)) is not None
+
+
+def test_the_template_cache_answers_only_for_its_tenant_and_version_and_keeps_at_most_its_size():
+    from services.notify.models import Template
+    from services.notify.templates import TemplateCache
+
+    cache = TemplateCache(size=2)
+    kept = cache.put(Template(id="t1", tenant_id="penfro", name="Bins", type="sms",
+                              version=3, body_en="Bins", body_cy="Biniau"))
+    assert cache.get("t1", "penfro", 3) is kept
+    assert cache.get("t1", "caerdydd", 3) is None, "another tenant asking for the same id"
+    assert cache.get("t1", "penfro", 4) is None, "the template was edited since"
+    for template_id in ("t2", "t3"):
+        cache.put(Template(id=template_id, tenant_id="penfro", name="x", type="sms",
+                           version=1, body_en="x", body_cy="x"))
+    assert len(cache.entries) == 2 and cache.get("t1", "penfro", 3) is None
+    cache.forget("t3")
+    assert cache.get("t3", "penfro", 1) is None and cache.get("t2", "penfro", 1) is not None
