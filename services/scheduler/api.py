@@ -34,16 +34,19 @@ def blueprints(runtime: Runtime, nudge_ticker: Callable[[], None],
                clock: Callable[[], dt.datetime] = utcnow) -> list[Blueprint]:
     """Every blueprint of the scheduler's API, for the app factory; ``templates`` is how
     it asks notify for a template's fragment counts (HYSBYS_NOTIFY_URL by default);
-    ``clock`` is "now" for rounds and appointments (campaigns still read the wall clock)."""
+    ``clock`` is "now" for campaigns, rounds and appointments (the service's clock, which
+    its ticker reads too)."""
     templates = templates or NotifyTemplates(runtime.settings.internal_url("notify"),
                                              runtime.settings.admin_token)
-    return [blueprint(runtime, nudge_ticker, templates), api_audience.blueprint(runtime),
+    return [blueprint(runtime, nudge_ticker, templates, clock), api_audience.blueprint(runtime),
             api_schedule.blueprint(runtime, nudge_ticker, clock), internal.blueprint(runtime)]
 
 
 def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None],
-              templates: NotifyTemplates) -> Blueprint:
-    """The ``/api/campaigns`` routes; ``nudge_ticker`` wakes the ticker when something is due."""
+              templates: NotifyTemplates,
+              clock: Callable[[], dt.datetime] = utcnow) -> Blueprint:
+    """The ``/api/campaigns`` routes; ``nudge_ticker`` wakes the ticker when something is
+    due; ``clock`` is "now" (a send_at in the past, what is planned, the dry run's day)."""
     blp = Blueprint("scheduler", __name__, url_prefix="/api",
                     description="Campaigns: set-up, changes, preview and delivery stats")
 
@@ -66,7 +69,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None],
         """
         require_live_key(runtime)
         caller = authenticated(runtime)
-        now = utcnow()
+        now = clock()
         args = {**args, "fragments_by_language": counts(
             caller.tenant_id, args["channel"], args["template_id"], args["personalisation"])}
         with runtime.db.transaction() as session:
@@ -94,7 +97,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None],
             args = {**args, "fragments_by_language": found}
         with runtime.db.transaction() as session:
             campaign = campaigns.find(session, caller.tenant_id, campaign_id)
-            campaigns.update(session, campaign, args, utcnow())
+            campaigns.update(session, campaign, args, clock())
             body = campaigns.detail(session, campaign)
         nudge_ticker()
         return body
@@ -126,7 +129,7 @@ def blueprint(runtime: Runtime, nudge_ticker: Callable[[], None],
         with runtime.db.read() as session:
             campaign = campaigns.find(session, caller.tenant_id, campaign_id)
             return preview.dry_run(session, campaign, args["limit"],
-                                   args["price_per_fragment"], utcnow(), now_counts)
+                                   args["price_per_fragment"], clock(), now_counts)
 
     @blp.route("/campaigns", methods=["GET"])
     @blp.arguments(schemas.CampaignFilters, location="query")

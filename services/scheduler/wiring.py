@@ -28,13 +28,16 @@ class SchedulerService:
     runtime: Runtime
     # how the API asks notify for a template's fragment counts (a test passes a fake)
     templates: object | None = None
-    # the API's clock ("in the future", "today"); a test passes its own
+    # the service's clock: the API's "in the future" and "today", the ticker's "due";
+    # a test passes its own
     clock: Callable[[], dt.datetime] = utcnow
     ticker: Ticker = field(init=False)
 
     def __post_init__(self):
+        # the ticker's "due" is the API's "now": a campaign booked for 10:00 by the API's
+        # clock is sent at 10:00 by the same clock
         self.ticker = Ticker(self.runtime.db, interval=self.runtime.settings.ticker_interval,
-                             on_outbox=self.runtime.relay.nudge.set)
+                             on_outbox=self.runtime.relay.nudge.set, clock=lambda: self.clock())
         # read from the database at each scrape, so the API process reports the
         # lag even when the ticker runs in a process of its own
         self.runtime.gauges.append(self.refresh_lag)
