@@ -1,6 +1,6 @@
 """What one request costs in-process: statements and CPU for a v2 send and for replies.
 
-    python -m bench.request_cost [--n 500]
+    python -m bench.request_cost [--n 500] [--tenants 22]
 
 Each service runs in this process on a throwaway PostgreSQL database (no gunicorn, no
 broker: ``memory://``), behind Flask's test client; a warm request is repeated ``n``
@@ -97,7 +97,7 @@ class _Nobody:
     citizen = next_collection = subscriber = _unknown
 
 
-def replies(n: int, bodies: tuple[str, ...]) -> dict:
+def replies(n: int, bodies: tuple[str, ...], tenants: int = 1) -> dict:
     from services.inbound.wiring import build
     from shared import events
     from shared.crypto import SecretBox
@@ -115,6 +115,14 @@ def replies(n: int, bodies: tuple[str, ...]) -> dict:
                     "twilio": {"account_sid": "ACbench", "auth_token": TWILIO_TOKEN,
                                "from_number": NUMBER}}}), api_keys=[])
             svc.queue_handlers()["inbound.events"](events.Event.from_json(tenant.to_json()))
+            for i in range(1, tenants):         # the rest of Wales, each with its own number
+                other = events.make(
+                    "tenant.changed", str(uuid.uuid4()), slug=f"cyngor-{i}", name=f"Cyngor {i}",
+                    revision=1, default_language="cy",
+                    config={"inbound_numbers": [f"+4474009{i:05d}"],
+                            "reply_template_id": str(uuid.uuid4())},
+                    config_encrypted=tenant.data["config_encrypted"], api_keys=[])
+                svc.queue_handlers()["inbound.events"](events.Event.from_json(other.to_json()))
             client = svc.create_app().test_client()
             url_ = settings.public_url("inbound") + "/webhooks/twilio/sms"
             validator = RequestValidator(TWILIO_TOKEN)
@@ -138,9 +146,11 @@ def replies(n: int, bodies: tuple[str, ...]) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=500, help="requests measured (each kind)")
+    parser.add_argument("--tenants", type=int, default=22,
+                        help="tenants inbound knows (Wales has 22 councils and 7 health boards)")
     args = parser.parse_args(argv)
     result = {"v2 send": v2_send(args.n),
-              "replies": replies(args.n, ("Pryd mae'r biniau?", "STOP"))}
+              "replies": replies(args.n, ("Pryd mae'r biniau?", "STOP"), args.tenants)}
     print(json.dumps(result, indent=2, ensure_ascii=False))
 
 

@@ -36,7 +36,7 @@ from shared import events
 from shared.crypto import SecretBox
 from shared.db import KernelBase, UTCDateTime, utcnow
 from shared.errors import ApiError, AuthError
-from shared.tenant_cache import CachedKey, CachedTenant, TenantCache
+from shared.tenant_cache import CachedKey, CachedTenant, StampedCache, TenantCache
 
 log = logging.getLogger(__name__)
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -419,12 +419,57 @@ class OwnerTenants:
         return event is not None
 
 
-def tenant_by_number(session: Session, number: str) -> Tenant | None:
-    """The tenant whose inbound numbers include ``number`` (E.164)."""
-    for tenant in session.scalars(sa.select(Tenant).where(Tenant.active.is_(True))):
+def tenant_by_number(session: Session, number: str,
+                     cache: TenantNumbers | None = None) -> Tenant | None:
+    """The active tenant whose inbound numbers include ``number`` (E.164).  With ``cache``
+    the answer is a detached copy, read from the process's table of numbers while the
+    tenants' stamp is unchanged (one aggregate query instead of every tenant's row)."""
+    if cache is not None:
+        return cache.find(session, number)
+    for tenant in session.scalars(sa.select(Tenant).where(Tenant.active.is_(True))
+                                  .order_by(Tenant.created_at, Tenant.id)):
         if number in (tenant.config or {}).get("inbound_numbers", []):
             return tenant
     return None
+
+
+class TenantNumbers:
+    """``inbound number → tenant``, kept per process for inbound's webhooks.
+
+    A reply names only the number it was sent to, so finding its tenant read every
+    active tenant's row and looked through each one's numbers, on every reply.  This
+    keeps the table of numbers (detached copies of the tenants) and checks it with one
+    aggregate over the tenants, their *stamp*: ``(tenants, active tenants, sum of
+    revisions)``.  Every change to a tenant bumps its revision, here by the owner or by
+    the replica applying ``tenant.changed``, so any change (a number added or moved, a
+    tenant archived) changes the sum and the table is read again at the next reply.
+    Where two tenants list one number (notify's admin API refuses it with a 409, but
+    two operators at the same instant could both succeed), the one this database has
+    had longest answers, with or without the cache."""
+
+    KEY = "numbers"
+
+    def __init__(self) -> None:
+        self.entries: StampedCache[dict[str, Tenant]] = StampedCache(size=1)
+
+    @staticmethod
+    def stamp(session: Session) -> tuple:
+        active = sa.func.coalesce(sa.func.sum(sa.case((Tenant.active.is_(True), 1), else_=0)), 0)
+        return tuple(session.execute(sa.select(
+            sa.func.count(), active, sa.func.coalesce(sa.func.sum(Tenant.revision), 0))).one())
+
+    def find(self, session: Session, number: str) -> Tenant | None:
+        stamp = self.stamp(session)
+        table = self.entries.get(self.KEY, stamp)
+        if table is None:
+            table = {}
+            for tenant in session.scalars(sa.select(Tenant).where(Tenant.active.is_(True))
+                                          .order_by(Tenant.created_at, Tenant.id)):
+                copy = detached_copy(tenant)
+                for n in (tenant.config or {}).get("inbound_numbers", []):
+                    table.setdefault(n, copy)
+            self.entries.put(self.KEY, stamp, table)
+        return table.get(number)
 
 
 def tenant_by_slug(session: Session, slug: str) -> Tenant | None:

@@ -31,7 +31,7 @@ from shared.http import json_body
 from shared.metrics import METRICS
 from shared.runtime import Runtime
 from shared.schemas import load
-from shared.tenancy import Tenant, bearer_token, tenant_by_number
+from shared.tenancy import Tenant, TenantNumbers, bearer_token, tenant_by_number
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +52,13 @@ def provider_secrets(runtime: Runtime, tenant: Tenant, provider: str) -> dict:
     return (secrets.get("providers") or {}).get(provider) or {}
 
 
-def find_tenant(runtime: Runtime, to_number: str | None) -> Tenant | None:
+def find_tenant(runtime: Runtime, to_number: str | None,
+                numbers: TenantNumbers | None = None) -> Tenant | None:
+    """The tenant the text was sent to (``numbers``: the process's table of numbers)."""
     if to_number is None:
         return None
     with runtime.db.read() as session:
-        tenant = tenant_by_number(session, to_number)
+        tenant = tenant_by_number(session, to_number, numbers)
     if tenant is not None:
         logs.tenant_id.set(tenant.id)
     return tenant
@@ -110,6 +112,7 @@ def blueprint(runtime: Runtime, handler: replies.Replies) -> Blueprint:
     """The providers' webhooks; ``handler`` receives what they deliver."""
     blp = Blueprint("webhooks", __name__, url_prefix="/webhooks",
                     description="Replies from citizens, as the SMS providers deliver them")
+    numbers = TenantNumbers()      # this process's inbound number -> tenant
 
     @blp.route("/twilio/sms", methods=["POST"])
     @blp.doc(requestBody={"required": True, "content": {
@@ -121,7 +124,7 @@ def blueprint(runtime: Runtime, handler: replies.Replies) -> Blueprint:
     def twilio_sms():
         """A citizen's text, from Twilio; answers TwiML"""
         to_number = phone.try_normalise(request.form.get("To", ""))
-        tenant = find_tenant(runtime, to_number)
+        tenant = find_tenant(runtime, to_number, numbers)
         if tenant is None:
             log.warning("Twilio delivered a text to %s, which is no tenant's inbound number: "
                         "ignored", request.form.get("To", "")[:32] or "(no To)")
@@ -151,7 +154,7 @@ def blueprint(runtime: Runtime, handler: replies.Replies) -> Blueprint:
         token = bearer_token(request.headers.get("Authorization"))
         body = json_body()
         to_number = phone.try_normalise(str(body.get("destination_number") or ""))
-        tenant = find_tenant(runtime, to_number)
+        tenant = find_tenant(runtime, to_number, numbers)
         # One answer for "no such number" and "wrong token": a caller without the
         # token learns nothing about which numbers are tenants'.
         if tenant is None or not signed_by_notify(runtime, tenant, token):

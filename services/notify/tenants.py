@@ -57,6 +57,7 @@ def create_tenant(session: Session, box: SecretBox, *, name: str, slug: str,
     session.add(tenant)
     if config:
         _apply(box, tenant, config)
+        _check_numbers_free(session, tenant)
     # The template inbound's auto-replies are sent with, so they are counted,
     # suppressed and rate-limited like any other message.
     reply = create_template(session, tenant.id, AUTO_REPLY_TEMPLATE)
@@ -92,6 +93,8 @@ def update_tenant(session: Session, box: SecretBox, tenant_id: str, changes: dic
                   cid: str | None = None) -> Tenant:
     tenant = get_tenant(session, tenant_id)
     _apply(box, tenant, changes)
+    if "inbound_numbers" in changes or changes.get("active") is True:
+        _check_numbers_free(session, tenant)
     tenant.revision += 1
     tenant.updated_at = utcnow()
     session.flush()
@@ -121,11 +124,29 @@ def _apply(box: SecretBox, tenant: Tenant, changes: dict) -> None:
                     numbers.append(phone.normalise(raw))
                 except phone.InvalidPhoneNumber as exc:
                     raise ValidationError(f"{key}: {raw!r}: {exc}") from exc
-            config[key] = numbers
+            config[key] = list(dict.fromkeys(numbers))     # each once, in the order given
         else:
             config[key] = value
     tenant.config = config
     tenant.config_encrypted = box.encrypt_json(secrets) if secrets else None
+
+
+def _check_numbers_free(session: Session, tenant: Tenant) -> None:
+    """409 if another active tenant already has one of ``tenant``'s inbound numbers: a
+    citizen's reply to it would go to one council or the other (inbound takes the tenant
+    it has had longest), and its words would be the other's to read."""
+    if not tenant.active:
+        return
+    mine = set((tenant.config or {}).get("inbound_numbers") or [])
+    if not mine:
+        return
+    others = session.scalars(sa.select(Tenant).where(Tenant.active.is_(True),
+                                                     Tenant.id != tenant.id))
+    for other in others:
+        taken = sorted(mine & set((other.config or {}).get("inbound_numbers") or []))
+        if taken:
+            raise Conflict(f"inbound_numbers: {taken[0]} is already the inbound number of "
+                           f"tenant {other.slug!r}; remove it there first")
 
 
 def sms_sender_value(raw: str) -> str:

@@ -227,3 +227,57 @@ def test_help_from_a_citizen_recorded_as_welsh_is_answered_in_welsh(inbound, ten
     body = post_twilio(twilio_form("HELP")).get_data(as_text=True)
     assert "<Message>Cyngor Penfro: negeseuon gwasanaeth yw'r rhain." in body
     assert "service messages" not in body
+
+
+def _tenant_changed(service, tenant, revision: int, numbers: list[str], **data):
+    """The owner's next ``tenant.changed`` for ``tenant``, applied as the worker would."""
+    from inbound_support import REPLY_TEMPLATE, apply
+
+    from shared import events
+    from shared.crypto import SecretBox
+
+    box = SecretBox(service.runtime.settings.secret_key)
+    apply(service, events.make(
+        "tenant.changed", tenant.id, slug=tenant.slug, name=tenant.name, revision=revision,
+        default_language="cy", config={"inbound_numbers": numbers, "reply_template_id": REPLY_TEMPLATE},
+        config_encrypted=box.encrypt_json({"providers": {"twilio": {
+            "account_sid": "AC" + "0" * 32, "auth_token": "twilio-auth-token-for-tests",
+            "from_number": numbers[0] if numbers else INBOUND_NUMBER}}}), api_keys=[], **data))
+
+
+def _tenant_of_last_reply(service) -> str | None:
+    with service.runtime.db.read() as session:
+        return session.scalars(sa.select(InboundMessage.tenant_id)
+                               .order_by(InboundMessage.received_at.desc())).first()
+
+
+def test_a_number_moved_to_another_tenant_is_answered_for_the_new_one_at_the_next_text(
+        inbound, tenant, post_twilio):
+    """The webhook keeps each process's table of numbers; the tenants' revisions are its
+    stamp, so a move replicated in between is in force at the very next text."""
+    other = seed_tenant(inbound, slug="caerdydd", number="+447700900600")
+    assert post_twilio(twilio_form("Helo")).status_code == 200          # table kept
+    assert _tenant_of_last_reply(inbound) == tenant.id
+
+    _tenant_changed(inbound, tenant, 2, [])
+    _tenant_changed(inbound, other, 2, ["+447700900600", INBOUND_NUMBER])
+    assert post_twilio(twilio_form("Helo eto")).status_code == 200
+    assert _tenant_of_last_reply(inbound) == other.id
+
+
+def test_a_text_to_an_archived_tenant_s_number_is_not_stored(inbound, tenant, post_twilio):
+    assert post_twilio(twilio_form("Helo")).status_code == 200
+    _tenant_changed(inbound, tenant, 2, [INBOUND_NUMBER], active=False)
+    resp = post_twilio(twilio_form("Helo eto"))
+    assert resp.status_code == 200 and resp.get_data(as_text=True).endswith("<Response />")
+    assert len(stored(inbound)) == 1
+
+
+def test_where_two_tenants_list_one_number_the_one_made_first_answers_with_or_without_the_table(
+        inbound, tenant, post_twilio):
+    from shared.tenancy import TenantNumbers, tenant_by_number
+
+    seed_tenant(inbound, slug="caerdydd", number=INBOUND_NUMBER)
+    with inbound.runtime.db.read() as session:
+        assert tenant_by_number(session, INBOUND_NUMBER).id == tenant.id
+        assert tenant_by_number(session, INBOUND_NUMBER, TenantNumbers()).id == tenant.id
