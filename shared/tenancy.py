@@ -36,7 +36,7 @@ from shared import events
 from shared.crypto import SecretBox
 from shared.db import KernelBase, UTCDateTime, utcnow
 from shared.errors import ApiError, AuthError
-from shared.tenant_cache import CachedKey, CachedTenant, StampedCache, TenantCache
+from shared.tenant_cache import CachedKey, CachedTenant, TenantCache
 
 log = logging.getLogger(__name__)
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -419,22 +419,22 @@ class OwnerTenants:
         return event is not None
 
 
-def tenant_by_number(session: Session, number: str,
-                     cache: TenantNumbers | None = None) -> Tenant | None:
-    """The active tenant whose inbound numbers include ``number`` (E.164).  With ``cache``
-    the answer is a detached copy, read from the process's table of numbers while the
-    tenants' stamp is unchanged (one aggregate query instead of every tenant's row)."""
-    if cache is not None:
-        return cache.find(session, number)
-    for tenant in session.scalars(sa.select(Tenant).where(Tenant.active.is_(True))
-                                  .order_by(Tenant.created_at, Tenant.id)):
-        if number in (tenant.config or {}).get("inbound_numbers", []):
-            return tenant
-    return None
+def numbers_table(session: Session, *, besides: str | None = None) -> dict[str, Tenant]:
+    """``inbound number → tenant`` over the active tenants (but ``besides``).  Where two
+    tenants list one number (notify's admin API refuses it with a 409, but two operators
+    at the same instant could both succeed), the one this database has had longest has it."""
+    query = sa.select(Tenant).where(Tenant.active.is_(True)).order_by(Tenant.created_at, Tenant.id)
+    if besides is not None:
+        query = query.where(Tenant.id != besides)
+    table: dict[str, Tenant] = {}
+    for tenant in session.scalars(query):
+        for number in (tenant.config or {}).get("inbound_numbers") or []:
+            table.setdefault(number, tenant)
+    return table
 
 
 class TenantNumbers:
-    """``inbound number → tenant``, kept per process for inbound's webhooks.
+    """:func:`numbers_table`, kept per process for inbound's webhooks.
 
     A reply names only the number it was sent to, so finding its tenant read every
     active tenant's row and looked through each one's numbers, on every reply.  This
@@ -442,15 +442,11 @@ class TenantNumbers:
     aggregate over the tenants, their *stamp*: ``(tenants, active tenants, sum of
     revisions)``.  Every change to a tenant bumps its revision, here by the owner or by
     the replica applying ``tenant.changed``, so any change (a number added or moved, a
-    tenant archived) changes the sum and the table is read again at the next reply.
-    Where two tenants list one number (notify's admin API refuses it with a 409, but
-    two operators at the same instant could both succeed), the one this database has
-    had longest answers, with or without the cache."""
-
-    KEY = "numbers"
+    tenant archived) changes the sum and the table is read again at the next reply."""
 
     def __init__(self) -> None:
-        self.entries: StampedCache[dict[str, Tenant]] = StampedCache(size=1)
+        # (stamp, table), replaced whole: a thread reads one or the other, never half
+        self._kept: tuple[tuple, dict[str, Tenant]] | None = None
 
     @staticmethod
     def stamp(session: Session) -> tuple:
@@ -459,17 +455,13 @@ class TenantNumbers:
             sa.func.count(), active, sa.func.coalesce(sa.func.sum(Tenant.revision), 0))).one())
 
     def find(self, session: Session, number: str) -> Tenant | None:
-        stamp = self.stamp(session)
-        table = self.entries.get(self.KEY, stamp)
-        if table is None:
-            table = {}
-            for tenant in session.scalars(sa.select(Tenant).where(Tenant.active.is_(True))
-                                          .order_by(Tenant.created_at, Tenant.id)):
-                copy = detached_copy(tenant)
-                for n in (tenant.config or {}).get("inbound_numbers", []):
-                    table.setdefault(n, copy)
-            self.entries.put(self.KEY, stamp, table)
-        return table.get(number)
+        stamp, kept = self.stamp(session), self._kept
+        if kept is None or kept[0] != stamp:
+            copies: dict[str, Tenant] = {}      # one detached copy per tenant, not per number
+            table = {n: copies.setdefault(t.id, detached_copy(t))
+                     for n, t in numbers_table(session).items()}
+            kept = self._kept = (stamp, table)
+        return kept[1].get(number)
 
 
 def tenant_by_slug(session: Session, slug: str) -> Tenant | None:

@@ -31,7 +31,7 @@ from shared.http import json_body
 from shared.metrics import METRICS
 from shared.runtime import Runtime
 from shared.schemas import load
-from shared.tenancy import Tenant, TenantNumbers, bearer_token, tenant_by_number
+from shared.tenancy import Tenant, TenantNumbers, bearer_token
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +52,12 @@ def provider_secrets(runtime: Runtime, tenant: Tenant, provider: str) -> dict:
     return (secrets.get("providers") or {}).get(provider) or {}
 
 
-def find_tenant(runtime: Runtime, to_number: str | None,
-                numbers: TenantNumbers | None = None) -> Tenant | None:
-    """The tenant the text was sent to (``numbers``: the process's table of numbers)."""
+def find_tenant(runtime: Runtime, numbers: TenantNumbers, to_number: str | None) -> Tenant | None:
+    """The tenant the text was sent to, from the process's table of numbers."""
     if to_number is None:
         return None
     with runtime.db.read() as session:
-        tenant = tenant_by_number(session, to_number, numbers)
+        tenant = numbers.find(session, to_number)
     if tenant is not None:
         logs.tenant_id.set(tenant.id)
     return tenant
@@ -124,7 +123,7 @@ def blueprint(runtime: Runtime, handler: replies.Replies) -> Blueprint:
     def twilio_sms():
         """A citizen's text, from Twilio; answers TwiML"""
         to_number = phone.try_normalise(request.form.get("To", ""))
-        tenant = find_tenant(runtime, to_number, numbers)
+        tenant = find_tenant(runtime, numbers, to_number)
         if tenant is None:
             log.warning("Twilio delivered a text to %s, which is no tenant's inbound number: "
                         "ignored", request.form.get("To", "")[:32] or "(no To)")
@@ -154,7 +153,7 @@ def blueprint(runtime: Runtime, handler: replies.Replies) -> Blueprint:
         token = bearer_token(request.headers.get("Authorization"))
         body = json_body()
         to_number = phone.try_normalise(str(body.get("destination_number") or ""))
-        tenant = find_tenant(runtime, to_number, numbers)
+        tenant = find_tenant(runtime, numbers, to_number)
         # One answer for "no such number" and "wrong token": a caller without the
         # token learns nothing about which numbers are tenants'.
         if tenant is None or not signed_by_notify(runtime, tenant, token):

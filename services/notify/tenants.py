@@ -18,7 +18,15 @@ from shared import events, outbox, phone
 from shared.crypto import SecretBox
 from shared.db import utcnow
 from shared.errors import Conflict, NotFound, ValidationError
-from shared.tenancy import DEFAULT_CONFIG, ApiKey, Tenant, key_string, snapshot_event, validate_slug
+from shared.tenancy import (
+    DEFAULT_CONFIG,
+    ApiKey,
+    Tenant,
+    key_string,
+    numbers_table,
+    snapshot_event,
+    validate_slug,
+)
 
 AUTO_REPLY_TEMPLATE = {"name": "Hysbys auto-reply / Ateb awtomatig", "type": "sms",
                        "body": {"cy": "((reply_cy))", "en": "((reply_en))"}}
@@ -135,18 +143,14 @@ def _check_numbers_free(session: Session, tenant: Tenant) -> None:
     """409 if another active tenant already has one of ``tenant``'s inbound numbers: a
     citizen's reply to it would go to one council or the other (inbound takes the tenant
     it has had longest), and its words would be the other's to read."""
-    if not tenant.active:
+    mine = (tenant.config or {}).get("inbound_numbers") or []
+    if not tenant.active or not mine:
         return
-    mine = set((tenant.config or {}).get("inbound_numbers") or [])
-    if not mine:
-        return
-    others = session.scalars(sa.select(Tenant).where(Tenant.active.is_(True),
-                                                     Tenant.id != tenant.id))
-    for other in others:
-        taken = sorted(mine & set((other.config or {}).get("inbound_numbers") or []))
-        if taken:
-            raise Conflict(f"inbound_numbers: {taken[0]} is already the inbound number of "
-                           f"tenant {other.slug!r}; remove it there first")
+    others = numbers_table(session, besides=tenant.id)
+    for number in mine:
+        if number in others:
+            raise Conflict(f"inbound_numbers: {number} is already the inbound number of "
+                           f"tenant {others[number].slug!r}; remove it there first")
 
 
 def sms_sender_value(raw: str) -> str:

@@ -275,9 +275,9 @@ def test_a_text_to_an_archived_tenant_s_number_is_not_stored(inbound, tenant, po
 
 def test_where_two_tenants_list_one_number_the_one_made_first_answers_with_or_without_the_table(
         inbound, tenant, post_twilio):
-    from shared.tenancy import TenantNumbers, tenant_by_number
+    from shared.tenancy import TenantNumbers, numbers_table
 
     seed_tenant(inbound, slug="caerdydd", number=INBOUND_NUMBER)
     with inbound.runtime.db.read() as session:
-        assert tenant_by_number(session, INBOUND_NUMBER).id == tenant.id
-        assert tenant_by_number(session, INBOUND_NUMBER, TenantNumbers()).id == tenant.id
+        assert numbers_table(session)[INBOUND_NUMBER].id == tenant.id
+        assert TenantNumbers().find(session, INBOUND_NUMBER).id == tenant.id
